@@ -94,4 +94,4 @@ def phase_for(status: str) -> PhaseInfo:
 
 def phase_name(phase: int) -> str:
     """The phase as flyteidl spells it (e.g. ``SUCCEEDED``)."""
-    return TaskExecution.Phase.Name(phase)  # type: ignore[arg-type]
+    return TaskExecution.Phase.Name(phase)

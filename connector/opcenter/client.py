@@ -1,0 +1,209 @@
+"""Async OpCenter REST client: login, submit, show, cancel, with one re-login on session expiry."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+import httpx
+
+from connector.credentials import Credentials, CredentialsSource, SecretCredentials
+from connector.errors import Code, OpCenterAuthError, OpCenterError
+from connector.opcenter import wire
+from connector.tokens import TokenStore
+
+log = logging.getLogger(__name__)
+
+_CODE_BY_HTTP_STATUS = {
+    400: Code.INVALID_ARGUMENT,
+    403: Code.PERMISSION_DENIED,
+    404: Code.NOT_FOUND,
+    409: Code.ALREADY_EXISTS,
+    429: Code.RESOURCE_EXHAUSTED,
+}
+
+
+class OpCenterClient:
+    """Talks to one OpCenter, whose address comes with the credentials.
+
+    The HTTP connection pool is bound to the running event loop and rebuilt if the loop changes
+    (Mangum keeps one loop per Lambda instance; tests may use several).
+    """
+
+    def __init__(
+        self,
+        credentials: CredentialsSource,
+        tokens: TokenStore,
+        *,
+        verify: bool | str = True,
+        timeout: float = 8.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._credentials = credentials
+        self._tokens = tokens
+        self._verify = verify
+        self._timeout = timeout
+        self._transport = transport
+        self._http: httpx.AsyncClient | None = None
+        self._http_loop: asyncio.AbstractEventLoop | None = None
+        self._login_lock: asyncio.Lock | None = None
+
+    # -- operations ---------------------------------------------------------------------------
+
+    async def submit(self, body: dict[str, Any]) -> dict[str, Any]:
+        return await self._json("POST", wire.JOBS_PATH, body)
+
+    async def show(self, job_id: str) -> dict[str, Any]:
+        return await self._json("GET", wire.job_path(job_id))
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        return await self._json("DELETE", wire.job_path(job_id))
+
+    async def login(self) -> str:
+        """Log in and return the session token (also saved to the token store)."""
+        creds = await self._credentials.get()
+        return await self._login(creds, stale=None)
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    async def _json(self, method: str, path: str, body: Any = None) -> dict[str, Any]:
+        resp = await self._authorized(method, path, body)
+        try:
+            data = resp.json()
+        except ValueError:
+            raise OpCenterError(
+                f"OpCenter answered {method} {path} with something that is not JSON"
+            ) from None
+        if not isinstance(data, dict):
+            raise OpCenterError(f"OpCenter answered {method} {path} with a non-object JSON")
+        return data
+
+    async def _authorized(self, method: str, path: str, body: Any) -> httpx.Response:
+        creds = await self._credentials.get()
+        token = await self._tokens.load(creds.base_url)
+        if token is None:
+            token = await self._login(creds, stale=None)
+        resp = await self._send(creds, method, path, body, token)
+        if _session_expired(resp):
+            log.info("OpCenter session expired; logging in again")
+            token = await self._login(creds, stale=token)
+            resp = await self._send(creds, method, path, body, token)
+        if resp.is_success:
+            return resp
+        raise _error_from(resp, f"{method} {path}")
+
+    async def _login(self, creds: Credentials, stale: str | None) -> str:
+        lock = self._lock()
+        async with lock:
+            # Another coroutine may have logged in while this one waited.
+            current = await self._tokens.load(creds.base_url)
+            if current is not None and current != stale:
+                return current
+            resp = await self._request(
+                creds, "GET", wire.LOGIN_PATH, auth=(creds.username, creds.password)
+            )
+            if (
+                resp.status_code in (401, 403)
+                or _error_code(resp) == wire.ErrorCode.BAD_CREDENTIALS
+            ):
+                if isinstance(self._credentials, SecretCredentials):
+                    self._credentials.forget()  # the secret may have been rotated since
+                raise OpCenterAuthError(
+                    f"OpCenter at {creds.base_url} rejected the credentials of user "
+                    f"{creds.username!r}",
+                    http_status=resp.status_code,
+                    error_code=_error_code(resp),
+                    code=Code.FAILED_PRECONDITION,
+                )
+            if not resp.is_success:
+                raise _error_from(resp, "login")
+            token = resp.headers.get(wire.TOKEN_HEADER)
+            if not token:
+                raise OpCenterError(
+                    f"OpCenter login succeeded but sent no {wire.TOKEN_HEADER} header"
+                )
+            log.info("logged in to OpCenter at %s as %s", creds.base_url, creds.username)
+            await self._tokens.save(creds.base_url, token, replaces=stale)
+            return token
+
+    async def _send(
+        self, creds: Credentials, method: str, path: str, body: Any, token: str
+    ) -> httpx.Response:
+        return await self._request(
+            creds, method, path, json=body, headers={wire.TOKEN_HEADER: token}
+        )
+
+    async def _request(
+        self, creds: Credentials, method: str, path: str, **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            return await self._client().request(method, creds.base_url + path, **kwargs)
+        except httpx.TimeoutException:
+            raise OpCenterError(
+                f"OpCenter at {creds.base_url} did not answer {method} {path} "
+                f"within {self._timeout:g} s",
+                code=Code.UNAVAILABLE,
+            ) from None
+        except httpx.TransportError as exc:
+            raise OpCenterError(
+                f"cannot reach OpCenter at {creds.base_url}: {type(exc).__name__}",
+                code=Code.UNAVAILABLE,
+            ) from None
+
+    def _client(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._http is None or self._http_loop is not loop:
+            self._http = httpx.AsyncClient(
+                verify=self._verify, timeout=self._timeout, transport=self._transport
+            )
+            self._http_loop = loop
+            self._login_lock = None
+        return self._http
+
+    def _lock(self) -> asyncio.Lock:
+        self._client()  # make sure the lock belongs to the running loop
+        if self._login_lock is None:
+            self._login_lock = asyncio.Lock()
+        return self._login_lock
+
+
+def _error_code(resp: httpx.Response) -> int | None:
+    try:
+        data = resp.json()
+    except ValueError:
+        return None
+    code = data.get(wire.ErrorBody.ERROR_CODE) if isinstance(data, dict) else None
+    return code if isinstance(code, int) else None
+
+
+def _error_message(resp: httpx.Response) -> str:
+    try:
+        data = resp.json()
+    except ValueError:
+        return resp.text[:200].strip() or resp.reason_phrase
+    if isinstance(data, dict) and data.get(wire.ErrorBody.MESSAGE):
+        return str(data[wire.ErrorBody.MESSAGE])[:500]
+    return resp.reason_phrase
+
+
+def _session_expired(resp: httpx.Response) -> bool:
+    return resp.status_code == 401 or _error_code(resp) == wire.ErrorCode.SESSION_TIMEOUT
+
+
+def _error_from(resp: httpx.Response, what: str) -> OpCenterError:
+    status = resp.status_code
+    code = _CODE_BY_HTTP_STATUS.get(status, Code.UNAVAILABLE if status >= 500 else Code.UNKNOWN)
+    error_code = _error_code(resp)
+    suffix = f", code {error_code}" if error_code is not None else ""
+    return OpCenterError(
+        f"OpCenter refused {what}: {_error_message(resp)} (HTTP {status}{suffix})",
+        http_status=status,
+        error_code=error_code,
+        code=code,
+    )

@@ -1,0 +1,97 @@
+"""The connector's operations on flyteidl messages, shared by every front end (HTTP, gRPC, SDK)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flyteidl.admin import agent_pb2
+from flyteidl.core.execution_pb2 import TaskExecution
+
+from connector.errors import Code, ConnectorError, NotFound, OpCenterError
+from connector.job_request import job_request
+from connector.metadata import MMCloudMetadata
+from connector.opcenter.client import OpCenterClient
+from connector.opcenter.statuses import PhaseInfo, phase_for, phase_name
+from connector.opcenter.wire import Job
+
+log = logging.getLogger(__name__)
+
+# Errors worth retrying later: a poll should report them as "still running", not fail the task.
+_TRANSIENT = {Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.RESOURCE_EXHAUSTED}
+
+
+class Operations:
+    """Create, get and delete MMCloud jobs for Flyte tasks. Stateless: all it needs is the meta."""
+
+    def __init__(self, client: OpCenterClient) -> None:
+        self.client = client
+
+    async def create(self, request: agent_pb2.CreateTaskRequest) -> agent_pb2.CreateTaskResponse:
+        metadata = (
+            request.task_execution_metadata if request.HasField("task_execution_metadata") else None
+        )
+        body = job_request(request.template, metadata)
+        job = await self.client.submit(body)
+        job_id = job.get(Job.ID)
+        if not isinstance(job_id, str):
+            raise OpCenterError("OpCenter accepted the job but returned no job id")
+        meta = MMCloudMetadata(job_id=job_id)
+        log.info("submitted task %s as MMCloud job %s", request.template.id.name, job_id)
+        return agent_pb2.CreateTaskResponse(resource_meta=meta.encode())
+
+    async def get(self, request: agent_pb2.GetTaskRequest) -> agent_pb2.GetTaskResponse:
+        meta = MMCloudMetadata.decode(request.resource_meta)
+        try:
+            job = await self.client.show(meta.job_id)
+        except OpCenterError as exc:
+            if exc.code == Code.NOT_FOUND:
+                raise NotFound(f"MMCloud job {meta.job_id} not found on OpCenter") from None
+            if exc.code not in _TRANSIENT:
+                raise
+            # FlytePropeller fails a task after 5 GetTask errors in its lifetime: ride it out.
+            log.warning("job %s: OpCenter unavailable, reporting RUNNING: %s", meta.job_id, exc)
+            return agent_pb2.GetTaskResponse(
+                resource=agent_pb2.Resource(
+                    phase=TaskExecution.RUNNING,
+                    message=f"status unknown for now ({exc.message}); will ask again",
+                )
+            )
+        return agent_pb2.GetTaskResponse(resource=resource_for(meta.job_id, job))
+
+    async def delete(self, request: agent_pb2.DeleteTaskRequest) -> agent_pb2.DeleteTaskResponse:
+        """Cancel the job; succeed for unknown or finished jobs, or an abort could never end."""
+        meta = MMCloudMetadata.decode(request.resource_meta)
+        try:
+            await self.client.cancel(meta.job_id)
+            log.info("job %s: cancel requested", meta.job_id)
+        except OpCenterError as exc:
+            if exc.code == Code.NOT_FOUND:
+                log.info("job %s: not on OpCenter; nothing to cancel", meta.job_id)
+            elif exc.code == Code.INVALID_ARGUMENT and await self._finished(meta.job_id):
+                log.info("job %s: already finished; nothing to cancel", meta.job_id)
+            else:
+                raise
+        return agent_pb2.DeleteTaskResponse()
+
+    async def _finished(self, job_id: str) -> bool:
+        try:
+            job = await self.client.show(job_id)
+        except ConnectorError:
+            return False
+        status = str(job.get(Job.STATUS, ""))
+        return phase_for(status).terminal or status == "Cancelling"
+
+
+def resource_for(job_id: str, job: dict[str, Any]) -> agent_pb2.Resource:
+    """The Flyte view of an OpCenter job record."""
+    status = str(job.get(Job.STATUS, ""))
+    info = phase_for(status)
+    rc = job.get(Job.RC)
+    if info.phase == TaskExecution.SUCCEEDED and rc not in (None, "", "0", 0):
+        info = PhaseInfo(TaskExecution.FAILED, "completed with a non-zero exit code")
+    message = f"MMCloud job {job_id} is {status or 'without status'}: {info.explanation}"
+    if info.phase in (TaskExecution.FAILED, TaskExecution.RETRYABLE_FAILED) and rc is not None:
+        message += f" (rc {rc})"
+    log.debug("job %s: %s -> %s", job_id, status, phase_name(info.phase))
+    return agent_pb2.Resource(phase=info.phase, message=message)
