@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` (the end-to-end demo) and `make test`.
+SHELL := /bin/bash
+PY    := .venv/bin/python
+UV    := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+
+.PHONY: setup run test lint emulator events clean
+
+# Create .venv from the lock file. The upstream plugin's wheel ships a legacy setuptools
+# "nspkg.pth" that imports the empty `flytekitplugins` namespace into *every* interpreter; Python
+# 3.3+ finds the namespace without it, and removing it keeps the Lambda-path import check honest.
+setup: .venv/.synced
+.venv/.synced: pyproject.toml uv.lock
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	$(UV) sync --frozen --all-extras
+	@rm -f .venv/lib/python*/site-packages/*-nspkg.pth
+	@touch $@
+
+run: setup  ## the main job: a real Flyte task through the Lambda app against a local OpCenter
+	$(PY) -m demo
+
+test: setup  ## unit + end-to-end tests over loopback (emulator, moto server, uvicorn)
+	$(PY) -m pytest
+
+lint: setup
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check connector handler emulator
+	.venv/bin/mypy
+
+emulator: setup  ## a local OpCenter on http://127.0.0.1:8900 (admin / emulator)
+	$(PY) -m emulator
+
+events: setup  ## regenerate infra/events/*.json with `sam local generate-event`
+	$(PY) infra/events/generate.py
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .run
