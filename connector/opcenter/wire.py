@@ -22,6 +22,15 @@ def job_path(job_id: str) -> str:
     return f"{JOBS_PATH}/{job_id}"
 
 
+#: A job's log file as text. *Inferred*: the CLI has ``float log -j ID cat NAME``, the REST path
+#: is not documented.
+LOG_PATH_TEMPLATE: Final = f"{JOBS_PATH}/{{job_id}}/log/{{name}}"
+
+
+def job_log_path(job_id: str, name: str) -> str:
+    return LOG_PATH_TEMPLATE.format(job_id=job_id, name=name)
+
+
 #: The login response carries the session token in this response header; later calls send it back.
 TOKEN_HEADER: Final = "Authorization"
 
