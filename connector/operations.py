@@ -13,11 +13,15 @@ from connector.job_request import job_request
 from connector.metadata import MMCloudMetadata
 from connector.opcenter.client import OpCenterClient
 from connector.opcenter.statuses import PhaseInfo, phase_for, phase_name
-from connector.opcenter.wire import Job
+from connector.opcenter.wire import STDERR_LOG, Job
 
 log = logging.getLogger(__name__)
 
 # Errors worth retrying later: a poll should report them as "still running", not fail the task.
+# Enough of a traceback to show the exception, small enough for the workflow CRD and the console.
+STDERR_TAIL_LINES = 8
+STDERR_TAIL_CHARS = 2000
+
 _TRANSIENT = {Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.RESOURCE_EXHAUSTED}
 
 
@@ -57,7 +61,22 @@ class Operations:
                     message=f"status unknown for now ({exc.message}); will ask again",
                 )
             )
-        return agent_pb2.GetTaskResponse(resource=resource_for(meta.job_id, job))
+        resource = resource_for(meta.job_id, job)
+        if resource.phase in (TaskExecution.FAILED, TaskExecution.RETRYABLE_FAILED):
+            tail = await self._stderr_tail(meta.job_id)
+            if tail:
+                resource.message += f"\nlast lines of stderr:\n{tail}"
+        return agent_pb2.GetTaskResponse(resource=resource)
+
+    async def _stderr_tail(self, job_id: str) -> str:
+        """The end of the job's stderr, so the Flyte console says why it failed; best effort."""
+        try:
+            text = await self.client.log_text(job_id, STDERR_LOG)
+        except ConnectorError as exc:
+            log.info("job %s: no stderr to quote (%s)", job_id, exc.message)
+            return ""
+        lines = [line for line in text.splitlines() if line.strip()][-STDERR_TAIL_LINES:]
+        return "\n".join(lines)[-STDERR_TAIL_CHARS:]
 
     async def delete(self, request: agent_pb2.DeleteTaskRequest) -> agent_pb2.DeleteTaskResponse:
         """Cancel the job; succeed for unknown or finished jobs, or an abort could never end."""

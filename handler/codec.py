@@ -122,9 +122,46 @@ def request_from_http(
     if fields:
         try:
             json_format.ParseDict(fields, message)
-        except json_format.ParseError as exc:
-            raise InvalidArgument(_first_key(fields), str(exc)) from None
+        except json_format.ParseError:
+            _name_the_bad_field(route, fields)
+            raise
     return message
+
+
+def _name_the_bad_field(route: Route, fields: dict[str, Any], prefix: str = "") -> None:
+    """Parse each leaf on its own to say which one is wrong (ParseDict reports the outermost)."""
+    for key, value in fields.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict):
+            _name_the_bad_field(route, value, path + ".")
+            continue
+        leaf: dict[str, Any] = {}
+        target = leaf
+        for part in path.split(".")[:-1]:
+            target = target.setdefault(part, {})
+        target[path.split(".")[-1]] = value
+        try:
+            json_format.ParseDict(leaf, route.request())
+        except json_format.ParseError:
+            expected = _expected(_field(route.request.DESCRIPTOR, path))
+            raise InvalidArgument(path, f"{value!r} is not {expected}") from None
+
+
+def _expected(field: FieldDescriptor) -> str:
+    if field.enum_type is not None:
+        return "one of " + ", ".join(v.name for v in field.enum_type.values)
+    if field.message_type is not None:
+        return {
+            "google.protobuf.Timestamp": "an RFC 3339 timestamp such as 2024-01-01T00:00:00Z",
+            "google.protobuf.Duration": "a duration such as 10s",
+        }.get(field.message_type.full_name, f"a {field.message_type.name}")
+    if field.cpp_type in (FieldDescriptor.CPPTYPE_INT32, FieldDescriptor.CPPTYPE_INT64):
+        return "a whole number"
+    if field.cpp_type in (FieldDescriptor.CPPTYPE_UINT32, FieldDescriptor.CPPTYPE_UINT64):
+        return "a non-negative whole number"
+    if field.cpp_type == FieldDescriptor.CPPTYPE_BOOL:
+        return "true or false"
+    return "valid here"
 
 
 def http_from_request(route: Route, message: Message) -> tuple[str, list[tuple[str, str]], Any]:
@@ -203,7 +240,3 @@ def _put(fields: dict[str, Any], descriptor: Any, field_path: str, value: Any) -
         raise InvalidArgument(field_path, "is given more than once")
     else:
         target[parts[-1]] = value
-
-
-def _first_key(fields: dict[str, Any]) -> str:
-    return next(iter(fields), "request")

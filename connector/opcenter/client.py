@@ -60,6 +60,11 @@ class OpCenterClient:
     async def cancel(self, job_id: str) -> dict[str, Any]:
         return await self._json("DELETE", wire.job_path(job_id))
 
+    async def log_text(self, job_id: str, name: str) -> str:
+        """One of the job's log files (``wire.STDOUT_LOG``, ``wire.STDERR_LOG``) as text."""
+        resp = await self._authorized("GET", wire.job_log_path(job_id, name), None)
+        return resp.text
+
     async def login(self) -> str:
         """Log in and return the session token (also saved to the token store)."""
         creds = await self._credentials.get()

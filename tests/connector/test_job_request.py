@@ -32,8 +32,14 @@ def rendered(t: TaskTemplate) -> TaskTemplate:
     out = TaskTemplate()
     out.CopyFrom(t)
     args = [a.replace("{{.input}}", "/in/inputs.pb") for a in t.container.args]
-    args = [a.replace("{{.outputPrefix}}", "/out").replace("{{.rawOutputDataPrefix}}", "/raw") for a in args]
-    args = [a.replace("{{.checkpointOutputPrefix}}", "/ck").replace("{{.prevCheckpointPrefix}}", "") for a in args]
+    args = [
+        a.replace("{{.outputPrefix}}", "/out").replace("{{.rawOutputDataPrefix}}", "/raw")
+        for a in args
+    ]
+    args = [
+        a.replace("{{.checkpointOutputPrefix}}", "/ck").replace("{{.prevCheckpointPrefix}}", "")
+        for a in args
+    ]
     del out.container.args[:]
     out.container.args.extend(args)
     return out
@@ -103,7 +109,10 @@ def test_script_quotes_hostile_arguments() -> None:
         (lambda t: setattr(t, "type", "python-task"), "template.type"),
         (lambda t: t.ClearField("container"), "template.container"),
         (lambda t: setattr(t.container, "image", ""), "template.container.image"),
-        (lambda t: t.custom.update({"resources": ["2", "1", "1", None]}), "template.custom.resources"),
+        (
+            lambda t: t.custom.update({"resources": ["2", "1", "1", None]}),
+            "template.custom.resources",
+        ),
         (lambda t: t.custom.update({"resources": ["x", "1", None, None]}), "min_cpu"),
         (lambda t: t.custom.update({"resources": [1, 1]}), "template.custom.resources"),
         (lambda t: t.custom.update({"submit_extra": "--nope"}), "template.custom.submit_extra"),

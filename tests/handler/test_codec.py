@@ -54,7 +54,9 @@ def test_get_task_request_from_path_and_query() -> None:
         "task_category__version": "0",
         "resource_meta": encode_path_bytes(META).rstrip("="),
     }
-    msg = request_from_http(route, params, [("output_prefix", "s3://b/o"), ("task_type", "t")], None)
+    msg = request_from_http(
+        route, params, [("output_prefix", "s3://b/o"), ("task_type", "t")], None
+    )
     assert msg == agent_pb2.GetTaskRequest(
         task_type="t",
         resource_meta=META,
@@ -104,14 +106,21 @@ def test_http_from_request_inverts_request_from_http() -> None:
     params = {
         "task_category__name": "mmcloud_task",
         "task_category__version": "0",
-        "resource_meta": path[len(prefix):],
+        "resource_meta": path[len(prefix) :],
     }
     assert request_from_http(route, params, query, None) == original
 
 
 def test_status_mapping_round_trips_for_the_codes_the_gateway_must_tell_apart() -> None:
-    for code in (Code.NOT_FOUND, Code.UNAVAILABLE, Code.UNIMPLEMENTED, Code.UNAUTHENTICATED,
-                 Code.PERMISSION_DENIED, Code.RESOURCE_EXHAUSTED, Code.DEADLINE_EXCEEDED):
+    for code in (
+        Code.NOT_FOUND,
+        Code.UNAVAILABLE,
+        Code.UNIMPLEMENTED,
+        Code.UNAUTHENTICATED,
+        Code.PERMISSION_DENIED,
+        Code.RESOURCE_EXHAUSTED,
+        Code.DEADLINE_EXCEEDED,
+    ):
         assert code_for_http_status(HTTP_STATUS_BY_CODE[code]) == code
     assert HTTP_STATUS_BY_CODE[Code.FAILED_PRECONDITION] == 400
     assert code_for_http_status(404) != Code.UNIMPLEMENTED
