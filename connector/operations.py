@@ -9,6 +9,7 @@ from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
 
 from connector.errors import Code, ConnectorError, NotFound, OpCenterError
+from connector.failure import failure_details
 from connector.job_request import job_request
 from connector.metadata import MMCloudMetadata
 from connector.opcenter.client import OpCenterClient
@@ -18,10 +19,6 @@ from connector.opcenter.wire import STDERR_LOG, Job
 log = logging.getLogger(__name__)
 
 # Errors worth retrying later: a poll should report them as "still running", not fail the task.
-# Enough of a traceback to show the exception, small enough for the workflow CRD and the console.
-STDERR_TAIL_LINES = 8
-STDERR_TAIL_CHARS = 2000
-
 _TRANSIENT = {Code.UNAVAILABLE, Code.DEADLINE_EXCEEDED, Code.RESOURCE_EXHAUSTED}
 
 
@@ -63,20 +60,19 @@ class Operations:
             )
         resource = resource_for(meta.job_id, job)
         if resource.phase in (TaskExecution.FAILED, TaskExecution.RETRYABLE_FAILED):
-            tail = await self._stderr_tail(meta.job_id)
-            if tail:
-                resource.message += f"\nlast lines of stderr:\n{tail}"
+            details = await self._failure_details(meta.job_id)
+            if details:
+                resource.message += f"\n{details}"
         return agent_pb2.GetTaskResponse(resource=resource)
 
-    async def _stderr_tail(self, job_id: str) -> str:
-        """The end of the job's stderr, so the Flyte console says why it failed; best effort."""
+    async def _failure_details(self, job_id: str) -> str:
+        """Why the job failed, from its stderr, so the Flyte console says so; best effort."""
         try:
-            text = await self.client.log_text(job_id, STDERR_LOG)
+            stderr = await self.client.log_text(job_id, STDERR_LOG)
         except ConnectorError as exc:
             log.info("job %s: no stderr to quote (%s)", job_id, exc.message)
             return ""
-        lines = [line for line in text.splitlines() if line.strip()][-STDERR_TAIL_LINES:]
-        return "\n".join(lines)[-STDERR_TAIL_CHARS:]
+        return failure_details(stderr)
 
     async def delete(self, request: agent_pb2.DeleteTaskRequest) -> agent_pb2.DeleteTaskResponse:
         """Cancel the job; succeed for unknown or finished jobs, or an abort could never end."""

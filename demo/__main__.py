@@ -115,7 +115,8 @@ def run_demo(args: argparse.Namespace) -> int:
             print("\n2/2  fail_on_purpose(divisor=0)  expecting FAILED")
             bad_run = run_one(client, fail_on_purpose, {"divisor": 0}, stack.blob_dir, args.timeout)
             if bad_run.message:
-                print(f"  Resource.message: {textwrap.shorten(bad_run.message, 300)}")
+                print("  Resource.message (what the Flyte console shows):")
+                print(textwrap.indent(bad_run.message, "    "))
             if bad_run.error:
                 print(f"  task error (error.pb): {short_error(bad_run.error, 400)}")
 

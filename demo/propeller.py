@@ -648,7 +648,8 @@ class ProgressReporter:
         self._last_line_at = elapsed
 
     def phase(self, name: str, message: str, elapsed: float) -> None:
-        self.line(f"{name:<22}{message}".rstrip(), elapsed)
+        first = message.splitlines()[0] if message else ""
+        self.line(f"{name:<22}{first}".rstrip(), elapsed)
 
     def tick(self, name: str, elapsed: float) -> None:
         if self.interactive:
