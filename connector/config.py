@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from connector.errors import ConfigurationError
+from connector.opcenter import wire
 
 DEFAULT_TIMEOUT_SECONDS = 8.0  # under FlytePropeller's 10 s per-call deadline
 
@@ -27,12 +28,18 @@ class Settings:
     password: str | None = None
     verify: bool | str = True
     timeout: float = DEFAULT_TIMEOUT_SECONDS
+    # OpCenter's undocumented parts, correctable without a release (see connector.opcenter.wire).
+    log_path: str = wire.LOG_PATH_TEMPLATE
+    metrics_path: str = wire.METRICS_PATH_TEMPLATE
+    console_url: str = wire.CONSOLE_URL_TEMPLATE
 
     def __repr__(self) -> str:  # the password never appears in logs or tracebacks
         return (
             f"Settings(credentials_secret={self.credentials_secret!r}, "
             f"token_secret={self.token_secret!r}, address={self.address!r}, "
-            f"username={self.username!r}, verify={self.verify!r}, timeout={self.timeout!r})"
+            f"username={self.username!r}, verify={self.verify!r}, timeout={self.timeout!r}, "
+            f"log_path={self.log_path!r}, metrics_path={self.metrics_path!r}, "
+            f"console_url={self.console_url!r})"
         )
 
     @classmethod
@@ -46,6 +53,11 @@ class Settings:
             password=env.get("MMC_PASSWORD") or None,
             verify=parse_verify(env.get("MMC_VERIFY", "true")),
             timeout=_positive_float("MMC_TIMEOUT_SECONDS", env.get("MMC_TIMEOUT_SECONDS")),
+            log_path=_template(env, "MMC_LOG_PATH", wire.LOG_PATH_TEMPLATE, "job_id", "name"),
+            metrics_path=_template(env, "MMC_METRICS_PATH", wire.METRICS_PATH_TEMPLATE, "job_id"),
+            console_url=_template(
+                env, "MMC_CONSOLE_URL", wire.CONSOLE_URL_TEMPLATE, "address", "job_id"
+            ),
         )
 
 
@@ -68,4 +80,18 @@ def _positive_float(name: str, raw: str | None) -> float:
         raise ConfigurationError(f"{name}={raw!r} is not a number of seconds") from None
     if value <= 0:
         raise ConfigurationError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _template(env: Mapping[str, str], name: str, default: str, *fields: str) -> str:
+    """A format string that must use exactly the placeholders it is given."""
+    value = env.get(name) or default
+    try:
+        value.format(**{f: "x" for f in fields})
+    except (KeyError, IndexError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{name}={value!r} may only use the placeholders "
+            + ", ".join("{" + f + "}" for f in fields)
+            + f" ({type(exc).__name__}: {exc})"
+        ) from None
     return value

@@ -32,5 +32,12 @@ def build_operations(settings: Settings | None = None) -> Operations:
         if settings.token_secret
         else MemoryTokenStore()
     )
-    client = OpCenterClient(creds, tokens, verify=settings.verify, timeout=settings.timeout)
-    return Operations(client)
+    client = OpCenterClient(
+        creds,
+        tokens,
+        verify=settings.verify,
+        timeout=settings.timeout,
+        log_path=settings.log_path,
+        metrics_path=settings.metrics_path,
+    )
+    return Operations(client, console_url=settings.console_url)

@@ -20,7 +20,9 @@ from connector.opcenter.wire import (
     STDOUT_LOG,
     TOKEN_HEADER,
     ErrorCode,
+    Sample,
     job_log_path,
+    job_metrics_path,
     job_path,
 )
 from emulator.auth import TokenStore, check_basic_auth
@@ -34,6 +36,7 @@ LOGIN_MESSAGE = "login succeeded"
 #: ``/api/v1/jobs/{job_id}``, built by the same function the client uses for its URLs.
 JOB_ROUTE = job_path("{job_id}")
 LOG_ROUTE = job_log_path("{job_id}", "{name}")
+METRICS_ROUTE = job_metrics_path("{job_id}")
 LOG_NAMES = (STDOUT_LOG, STDERR_LOG)
 
 
@@ -92,6 +95,21 @@ def create_app(settings: EmulatorSettings) -> FastAPI:
         path = job.stdout_path if name == STDOUT_LOG else job.stderr_path
         text = path.read_text(errors="replace") if path.exists() else ""
         return PlainTextResponse(text)
+
+    @app.get(METRICS_ROUTE, dependencies=session)
+    async def job_metrics(job_id: str) -> dict[str, Any]:
+        """The real CPU and memory samples taken of the job's process tree while it ran."""
+        samples = list(jobs.get(job_id).samples)
+        return {
+            Sample.LIST_KEY: [
+                {
+                    Sample.TIME: s.timestamp,
+                    Sample.CPU_PERCENT: s.cpu_percent,
+                    Sample.MEM_BYTES: s.rss_bytes,
+                }
+                for s in samples
+            ]
+        }
 
     @app.get(JOB_PAGES_PATH, dependencies=session)
     async def list_jobs() -> dict[str, Any]:

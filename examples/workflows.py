@@ -11,6 +11,7 @@ Run the workflow locally (no MMCloud at all, plain Python)::
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import NamedTuple
 
@@ -78,6 +79,41 @@ def sleepy(seconds: int) -> int:
     """Sleep ``seconds`` seconds and return how many were slept (an abort/cancel example)."""
     time.sleep(seconds)
     return seconds
+
+
+@task(
+    task_config=MMCloudConfig(),
+    container_image=IMAGE,
+    requests=Resources(cpu="1", mem="1Gi"),
+)
+def ticker(count: int, interval: float) -> int:
+    """Print ``count`` numbered lines to stdout, one every ``interval`` seconds (a logs example),
+    and a closing line to stderr. Returns ``count``."""
+    for i in range(count):
+        print(f"tick {i:05d}", flush=True)
+        if interval:
+            time.sleep(interval)
+    print(f"ticker printed {count} lines", file=sys.stderr, flush=True)
+    return count
+
+
+@task(
+    task_config=MMCloudConfig(),
+    container_image=IMAGE,
+    requests=Resources(cpu="1", mem="1Gi"),
+)
+def burn(seconds: float, mebibytes: int) -> int:
+    """Keep one core busy for ``seconds`` while holding ``mebibytes`` of memory (a metrics
+    example). Returns how many loop rounds it made."""
+    block = bytearray(mebibytes * 1024 * 1024)
+    for i in range(0, len(block), 4096):
+        block[i] = 1  # touch every page so the memory is really resident
+    rounds = 0
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        sum(range(10_000))
+        rounds += 1
+    return rounds + block[0] - 1
 
 
 @task(

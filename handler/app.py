@@ -21,7 +21,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from connector.errors import Code, ConnectorError
 from connector.service import build_operations
 from handler import agents
-from handler.codec import HTTP_STATUS_BY_CODE, request_from_http, status_body, to_json
+from handler.codec import (
+    HTTP_STATUS_BY_CODE,
+    NDJSON,
+    request_from_http,
+    status_body,
+    stream_error,
+    stream_lines,
+    stream_results,
+    to_json,
+)
 from handler.routes import ROUTES, Route
 
 log = logging.getLogger("handler")
@@ -32,7 +41,7 @@ if not logging.getLogger().handlers:
 
 operations = build_operations()
 
-Handler = Callable[[Any], Awaitable[Message]]
+Handler = Callable[[Any], Awaitable[Message | list[Message]]]
 
 
 async def _create(req: agent_pb2.CreateTaskRequest) -> Message:
@@ -50,6 +59,16 @@ async def _delete(req: agent_pb2.DeleteTaskRequest) -> Message:
     return await operations.delete(req)
 
 
+async def _logs(req: agent_pb2.GetTaskLogsRequest) -> list[Message]:
+    agents.check_category(req.task_category, req.task_type)
+    return list(await operations.get_logs(req))
+
+
+async def _metrics(req: agent_pb2.GetTaskMetricsRequest) -> Message:
+    agents.check_category(req.task_category, req.task_type)
+    return await operations.get_metrics(req)
+
+
 async def _list_agents(req: agent_pb2.ListAgentsRequest) -> Message:
     return agents.list_agents(req)
 
@@ -62,6 +81,8 @@ HANDLERS: dict[str, Handler] = {
     "CreateTask": _create,
     "GetTask": _get,
     "DeleteTask": _delete,
+    "GetTaskLogs": _logs,
+    "GetTaskMetrics": _metrics,
     "ListAgents": _list_agents,
     "GetAgent": _get_agent,
 }
@@ -72,16 +93,27 @@ def error_response(code: Code, message: str) -> JSONResponse:
 
 
 def _endpoint(route: Route) -> Callable[[Request], Awaitable[Response]]:
-    handler = HANDLERS.get(route.rpc)
+    handler = HANDLERS[route.rpc]  # every flyteidl route is served
 
     async def endpoint(request: Request) -> Response:
-        if handler is None:
-            return error_response(Code.UNIMPLEMENTED, f"{route.rpc} is not implemented yet")
         body = await request.body() if route.has_body else None
         message = request_from_http(
             route, request.path_params, request.query_params.multi_items(), body
         )
-        return JSONResponse(to_json(await handler(message)))
+        if not route.streaming:
+            return JSONResponse(to_json(await handler(message)))  # type: ignore[arg-type]
+        try:
+            results = await handler(message)
+        except ConnectorError as exc:
+            # grpc-gateway's shape for a stream that fails before its first message.
+            log.warning("%s: %s", exc.code.name, exc.message)
+            return Response(
+                stream_lines([stream_error(exc.code, exc.message)]),
+                status_code=HTTP_STATUS_BY_CODE[exc.code],
+                media_type=NDJSON,
+            )
+        assert isinstance(results, list)
+        return Response(stream_lines(stream_results(results)), media_type=NDJSON)
 
     endpoint.__name__ = route.rpc
     return endpoint

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -65,6 +66,29 @@ def code_for_http_status(status: int) -> Code:
 def status_body(code: Code, message: str) -> dict[str, Any]:
     """A ``google.rpc.Status`` as proto3 JSON."""
     return {"code": int(code), "message": message, "details": []}
+
+
+# -- server streaming over HTTP -----------------------------------------------------------------
+
+#: Server-streaming responses: one JSON object a line, ``{"result": msg}`` or ``{"error": Status}``.
+NDJSON = "application/x-ndjson"
+
+
+def stream_results(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    return [{"result": to_json(m)} for m in messages]
+
+
+def stream_error(code: Code, message: str) -> dict[str, Any]:
+    return {"error": status_body(code, message)}
+
+
+def stream_lines(items: Iterable[dict[str, Any]]) -> bytes:
+    return b"".join(json.dumps(item, separators=(",", ":")).encode() + b"\n" for item in items)
+
+
+def parse_stream(body: bytes) -> list[dict[str, Any]]:
+    """The inverse, for clients: the decoded lines of a streaming response."""
+    return [json.loads(line) for line in body.splitlines() if line.strip()]
 
 
 # -- resource_meta in paths ---------------------------------------------------------------------

@@ -38,6 +38,8 @@ class OpCenterClient:
         *,
         verify: bool | str = True,
         timeout: float = 8.0,
+        log_path: str = wire.LOG_PATH_TEMPLATE,
+        metrics_path: str = wire.METRICS_PATH_TEMPLATE,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._credentials = credentials
@@ -45,6 +47,8 @@ class OpCenterClient:
         self._verify = verify
         self._timeout = timeout
         self._transport = transport
+        self._log_path = log_path
+        self._metrics_path = metrics_path
         self._http: httpx.AsyncClient | None = None
         self._http_loop: asyncio.AbstractEventLoop | None = None
         self._login_lock: asyncio.Lock | None = None
@@ -60,10 +64,22 @@ class OpCenterClient:
     async def cancel(self, job_id: str) -> dict[str, Any]:
         return await self._json("DELETE", wire.job_path(job_id))
 
-    async def log_text(self, job_id: str, name: str) -> str:
-        """One of the job's log files (``wire.STDOUT_LOG``, ``wire.STDERR_LOG``) as text."""
-        resp = await self._authorized("GET", wire.job_log_path(job_id, name), None)
-        return resp.text
+    async def log_bytes(self, job_id: str, name: str) -> bytes:
+        """One of the job's log files (``wire.STDOUT_LOG``, ``wire.STDERR_LOG``)."""
+        path = wire.job_log_path(job_id, name, self._log_path)
+        return (await self._authorized("GET", path, None)).content
+
+    async def samples(self, job_id: str) -> list[dict[str, Any]]:
+        """The job's resource-usage samples, oldest first."""
+        data = await self._json("GET", wire.job_metrics_path(job_id, self._metrics_path))
+        samples = data.get(wire.Sample.LIST_KEY)
+        if not isinstance(samples, list):
+            raise OpCenterError(f"OpCenter's metrics for job {job_id} hold no sample list")
+        return [s for s in samples if isinstance(s, dict)]
+
+    async def address(self) -> str:
+        """OpCenter's base URL (it comes with the credentials)."""
+        return (await self._credentials.get()).base_url
 
     async def login(self) -> str:
         """Log in and return the session token (also saved to the token store)."""

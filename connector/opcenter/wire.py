@@ -22,13 +22,33 @@ def job_path(job_id: str) -> str:
     return f"{JOBS_PATH}/{job_id}"
 
 
-#: A job's log file as text. *Inferred*: the CLI has ``float log -j ID cat NAME``, the REST path
-#: is not documented.
+# The next three are *inferred*: the CLI has ``float log -j ID cat NAME`` and shows usage, but the
+# REST paths and the web console's URL are not documented. Each can be overridden by a setting
+# (``MMC_LOG_PATH``, ``MMC_METRICS_PATH``, ``MMC_CONSOLE_URL``; see ``connector.config``).
+
+#: A job's log file, as text.
 LOG_PATH_TEMPLATE: Final = f"{JOBS_PATH}/{{job_id}}/log/{{name}}"
+#: A job's resource-usage samples, as ``{"samples": [{"time", "cpuPercent", "memBytes"}]}``.
+METRICS_PATH_TEMPLATE: Final = f"{JOBS_PATH}/{{job_id}}/metrics"
+#: The job's page in the OpCenter web console (``{address}`` is OpCenter's base URL).
+CONSOLE_URL_TEMPLATE: Final = "{address}/#/jobs/{job_id}"
 
 
-def job_log_path(job_id: str, name: str) -> str:
-    return LOG_PATH_TEMPLATE.format(job_id=job_id, name=name)
+def job_log_path(job_id: str, name: str, template: str = LOG_PATH_TEMPLATE) -> str:
+    return template.format(job_id=job_id, name=name)
+
+
+def job_metrics_path(job_id: str, template: str = METRICS_PATH_TEMPLATE) -> str:
+    return template.format(job_id=job_id)
+
+
+class Sample:
+    """Field names of one resource-usage sample (*inferred*)."""
+
+    LIST_KEY: Final = "samples"
+    TIME: Final = "time"  # seconds since the epoch
+    CPU_PERCENT: Final = "cpuPercent"  # 100 = one core busy
+    MEM_BYTES: Final = "memBytes"  # resident memory of the job's processes
 
 
 #: The login response carries the session token in this response header; later calls send it back.
