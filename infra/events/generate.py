@@ -25,6 +25,13 @@ EVENTS = {
     "create_task": ("POST", "/api/v1/agent/task", {}, (HERE / "create_task_body.json").read_text()),
     "get_task": ("GET", f"/api/v1/agent/task/{TASK}", {"task_type": "mmcloud_task"}, None),
     "delete_task": ("DELETE", f"/api/v1/agent/task_executions/{TASK}", {}, None),
+    "get_task_logs": ("GET", f"/api/v1/agent/task/logs/{TASK}", {"lines": "100"}, None),
+    "get_task_metrics": (
+        "GET",
+        f"/api/v1/agent/task/metrics/{TASK}",
+        {"queries": "EXECUTION_METRIC_USED_CPU_AVG", "step": "10s"},
+        None,
+    ),
 }
 
 
