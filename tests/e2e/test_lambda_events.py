@@ -23,6 +23,7 @@ from demo.constants import CREDENTIALS_SECRET_NAME, TOKEN_SECRET_NAME
 from demo.propeller import prepare_execution, read_literal_map
 from demo.stack import LocalStack, app_environment
 from examples import workflows
+from handler.codec import parse_stream
 
 EVENTS = Path(__file__).resolve().parents[2] / "infra" / "events"
 PLACEHOLDER_META = base64.urlsafe_b64encode(b'{"job_id": "REPLACEWITHAREALJOBID"}').decode()
@@ -61,8 +62,24 @@ def invoke(ev: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     return response["statusCode"], json.loads(response["body"])
 
 
+def invoke_stream(ev: dict[str, Any]) -> tuple[int, list[dict[str, Any]]]:
+    response = handler.app.lambda_handler(ev, Context())
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    return response["statusCode"], parse_stream(body.encode())
+
+
 def test_events_are_http_api_v2_events_for_our_routes() -> None:
-    for name in ("list_agents", "get_agent", "create_task", "get_task", "delete_task"):
+    for name in (
+        "list_agents",
+        "get_agent",
+        "create_task",
+        "get_task",
+        "delete_task",
+        "get_task_logs",
+        "get_task_metrics",
+    ):
         ev = event(name)
         assert ev["version"] == "2.0"
         assert ev["rawPath"].startswith("/api/v1/agent")
@@ -97,6 +114,12 @@ def test_create_poll_and_delete_through_the_handler(lambda_env: None, stack: Loc
         time.sleep(0.2)
     outputs = read_literal_map(prepared.paths.outputs)
     assert outputs.literals["unique"].scalar.primitive.integer == 2
+
+    status, items = invoke_stream(event("get_task_logs", meta=path_meta))
+    assert status == 200 and "header" in items[0]["result"]
+    status, body = invoke(event("get_task_metrics", meta=path_meta))
+    assert status == 200, body
+    assert [r["metric"] for r in body["results"]] == ["EXECUTION_METRIC_USED_CPU_AVG"]
 
     status, body = invoke(event("delete_task", meta=path_meta))  # finished: still succeeds
     assert (status, body) == (200, {})
