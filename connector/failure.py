@@ -30,7 +30,7 @@ def last_exception(stderr: str) -> str | None:
 
 def tail(stderr: str) -> list[str]:
     lines = [line.rstrip() for line in stderr.splitlines() if line.strip()]
-    return [_clip(line) for line in lines[-TAIL_LINES:]]
+    return [clip_line(line) for line in lines[-TAIL_LINES:]]
 
 
 def failure_details(stderr: str) -> str:
@@ -47,5 +47,5 @@ def failure_details(stderr: str) -> str:
     return "\n".join(parts)
 
 
-def _clip(line: str) -> str:
+def clip_line(line: str) -> str:
     return line if len(line) <= LINE_CHARS else line[: LINE_CHARS - 3] + "..."

@@ -12,7 +12,8 @@ import pytest
 from flyteidl.core.execution_pb2 import TaskExecution as P
 from flytekitplugins.mmcloud.connector import MMCloudMetadata as UpstreamMetadata
 
-from connector.opcenter.wire import JOB_PAGES_PATH, Job, job_path
+from connector.failure import clip_line
+from connector.opcenter.wire import JOB_PAGES_PATH, STDERR_LOG, Job, job_log_path, job_path
 from demo.constants import TOKEN_SECRET_NAME
 from demo.propeller import ConnectorCallError, ConnectorClient, run_task, start_task
 from demo.stack import LocalStack
@@ -43,12 +44,19 @@ def test_a_real_task_succeeds_with_the_output_its_job_computed(
     assert "RUNNING" in result.phases_seen
 
 
-def test_a_failing_task_is_failed_with_its_error(client: ConnectorClient, blob_dir: Path) -> None:
+def test_a_failing_task_is_failed_with_its_error(
+    client: ConnectorClient, opcenter: httpx.Client, blob_dir: Path
+) -> None:
     result = run_task(client, workflows.fail_on_purpose, {"divisor": 0}, blob_dir, **FAST)
 
     assert result.phase == "FAILED"
     assert "FailToExecute" in result.message
-    assert "divisor must be non-zero" in result.message  # the task's own error, from stderr
+    assert "(rc 1)" in result.message
+    exception = result.message.splitlines()[1]
+    assert exception.startswith("ValueError: fail_on_purpose: divisor must be non-zero")
+    stderr = opcenter.get(job_log_path(job_id_of(result.resource_meta), STDERR_LOG)).text
+    last = [line for line in stderr.splitlines() if line.strip()][-1]
+    assert clip_line(last) in result.message  # the job's last stderr line, clipped for the console
 
 
 def test_upstream_resource_meta_is_accepted_by_get_and_delete(
