@@ -33,7 +33,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 import httpx
 from flyteidl.admin import agent_pb2
@@ -593,6 +593,19 @@ class ConnectorClient:
         )
 
 
+class AgentClient(Protocol):
+    """The four calls propeller makes, whatever the transport: :class:`ConnectorClient` (HTTP to
+    the app) or :class:`demo.grpc_client.GrpcConnectorClient` (gRPC to the gateway)."""
+
+    def list_agents(self) -> agent_pb2.ListAgentsResponse: ...
+
+    def create_task(self, request: agent_pb2.CreateTaskRequest) -> bytes: ...
+
+    def get_task(self, resource_meta: bytes, *, output_prefix: str) -> agent_pb2.Resource: ...
+
+    def delete_task(self, resource_meta: bytes) -> None: ...
+
+
 # Propeller reads the deprecated ``state`` when ``phase`` is UNDEFINED.
 _STATE_TO_PHASE = {
     agent_pb2.PENDING: PHASE.INITIALIZING,
@@ -678,7 +691,7 @@ class PollResult:
 
 
 def wait_for_terminal(
-    client: ConnectorClient,
+    client: AgentClient,
     resource_meta: bytes,
     *,
     output_prefix: str,
@@ -780,7 +793,7 @@ class StartedTask:
 
 
 def start_task(
-    client: ConnectorClient,
+    client: AgentClient,
     task: PythonTask,
     inputs: Mapping[str, Any],
     blob_dir: Path,
@@ -803,14 +816,14 @@ def start_task(
     return StartedTask(label, execution, resource_meta, reporter, t0)
 
 
-def abort_task(client: ConnectorClient, started: StartedTask) -> None:
+def abort_task(client: AgentClient, started: StartedTask) -> None:
     """Abort as propeller does: ``DeleteTask``; the phase then turns terminal on its own."""
     client.delete_task(started.resource_meta)
     started.reporter.line("DeleteTask sent (abort)", time.monotonic() - started.started)
 
 
 def follow_task(
-    client: ConnectorClient,
+    client: AgentClient,
     started: StartedTask,
     *,
     timeout: float = 120.0,
@@ -844,7 +857,7 @@ def follow_task(
 
 
 def run_task(
-    client: ConnectorClient,
+    client: AgentClient,
     task: PythonTask,
     inputs: Mapping[str, Any],
     blob_dir: Path,

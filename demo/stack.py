@@ -1,13 +1,15 @@
-"""Start and stop the local stack: OpCenter emulator, moto (Secrets Manager) and the connector app.
+"""Start and stop the local stack: OpCenter emulator, moto (Secrets Manager), the connector app
+and the gRPC gateway in front of it.
 
 Everything listens on free loopback ports::
 
     with local_stack() as stack:
-        print(stack.app_url)        # the connector's AsyncAgentService HTTP routes
+        print(stack.app_url)          # the connector's AsyncAgentService HTTP routes
+        print(stack.gateway_address)  # the gRPC gateway in front of them, as propeller calls it
 
-The emulator and the app run as subprocesses (as they would in real life: separate programs), moto
-runs in a thread of this process. The OpCenter password is random per stack and never printed:
-it only reaches the emulator's environment and the credentials secret.
+The emulator, the app and the gateway run as subprocesses (as they would in real life: separate
+programs), moto runs in a thread of this process. The OpCenter password is random per stack and
+never printed: it only reaches the emulator's environment and the credentials secret.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 import boto3
+import grpc
 import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from demo.constants import (
     AWS_REGION,
@@ -69,6 +73,10 @@ class LocalStack:
     password: str = field(default="", repr=False)
     #: The environment the app was started with (holds no password).
     app_env: dict[str, str] = field(default_factory=dict, repr=False)
+    #: ``host:port`` of the gRPC gateway (``python -m handler.gateway``) in front of the app.
+    gateway_address: str = ""
+    #: Its Prometheus endpoint.
+    gateway_metrics_url: str = ""
 
     @property
     def emulator_data_dir(self) -> Path:
@@ -271,6 +279,37 @@ def start_app(
     return url
 
 
+def start_gateway(
+    stack: contextlib.ExitStack, *, target_url: str, log: Path, timeout: float
+) -> tuple[str, str]:
+    """Run the gRPC gateway, unsigned, in front of ``target_url``; return its address and
+    metrics URL once its health service says SERVING."""
+    port, metrics_port = free_port(), free_port()
+    address = f"127.0.0.1:{port}"
+    args = [
+        sys.executable, "-m", "handler.gateway",
+        "--target-url", target_url, "--unsigned",
+        "--host", "127.0.0.1", "--port", str(port),
+        "--metrics-port", str(metrics_port), "--shutdown-grace", "2",
+    ]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env["PYTHONUNBUFFERED"] = "1"
+    process = _spawn(args, log, env)
+    stack.callback(_stop, process)
+    channel = stack.enter_context(grpc.insecure_channel(address))
+    health = health_pb2_grpc.HealthStub(channel)
+
+    def serving() -> bool:
+        try:
+            reply = health.Check(health_pb2.HealthCheckRequest(), timeout=1.0)
+        except grpc.RpcError:
+            return False
+        return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+    _wait_until("gRPC gateway", serving, process, log, timeout=timeout, redact="")
+    return address, f"http://127.0.0.1:{metrics_port}/metrics"
+
+
 @contextlib.contextmanager
 def local_stack(
     work_dir: Path | None = None,
@@ -280,7 +319,7 @@ def local_stack(
     keep: bool = False,
     status: TextIO | None = None,
 ) -> Iterator[LocalStack]:
-    """Start emulator, moto and the app; yield their addresses; stop them all on exit.
+    """Start emulator, moto, the app and the gateway; yield their addresses; stop them on exit.
 
     ``work_dir`` holds the emulator's data, the logs and the demo's blob store; by default a
     temporary directory, removed on exit unless ``keep``. ``status`` gets a line per started part.
@@ -320,6 +359,10 @@ def local_stack(
             env = app_environment(moto_url)
             app_url = start_app(stack, env=env, log=logs / "app.log", timeout=startup_timeout)
             say(f"  connector app       {app_url}")
+            gateway_address, metrics_url = start_gateway(
+                stack, target_url=app_url, log=logs / "gateway.log", timeout=startup_timeout
+            )
+            say(f"  gRPC gateway        {gateway_address}  (metrics {metrics_url})")
             (root / "blobs").mkdir(exist_ok=True)
             yield LocalStack(
                 app_url=app_url,
@@ -328,6 +371,8 @@ def local_stack(
                 work_dir=root,
                 password=password,
                 app_env=env,
+                gateway_address=gateway_address,
+                gateway_metrics_url=metrics_url,
             )
     finally:
         if own_dir and not keep:

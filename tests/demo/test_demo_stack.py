@@ -145,6 +145,9 @@ def test_python_m_demo_passes(stack: LocalStack) -> None:
     assert "Demo passed." in done.stdout
     assert "words=9, unique=8, longest='quick'" in done.stdout
     assert "FAILED" in done.stdout and "divisor must be non-zero" in done.stdout
+    assert re.search(
+        r"ok +sleepy \(abort\) +ABORTED .*job Cancelled, its processes gone", done.stdout
+    )
     work_dir = re.search(r"work dir\s+(\S+)", done.stdout)
     assert work_dir is not None
     assert not Path(work_dir.group(1)).exists()  # its temporary directory is cleaned up
