@@ -51,7 +51,9 @@ def word_stats(text: str) -> WordStats:
 
     For ``"The quick brown fox jumps over the lazy dog"`` this is ``(9, 8, "quick")``.
     """
-    return compute_word_stats(text)
+    stats = compute_word_stats(text)
+    print(f"counted {stats.words} words, {stats.unique} distinct; longest {stats.longest!r}")
+    return stats
 
 
 @task(
