@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import subprocess
@@ -44,7 +45,12 @@ def lambda_env(stack: LocalStack, monkeypatch: pytest.MonkeyPatch) -> Iterator[N
             monkeypatch.setenv(key, value)
     settings = Settings(credentials_secret=CREDENTIALS_SECRET_NAME, token_secret=TOKEN_SECRET_NAME)
     monkeypatch.setattr(handler.app, "operations", build_operations(settings))
+    # A Lambda process has one event loop that Mangum reuses; pytest-asyncio may have closed ours.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     yield
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 def event(name: str, **changes: Any) -> dict[str, Any]:
