@@ -47,7 +47,9 @@ def main() -> None:
         results[label] = (warm - baseline, cold - baseline)
         print(f"{label:56} {results[label][0] * 1000:9.0f} ms {results[label][1] * 1000:9.0f} ms")
     ours, anchor = results.values()
-    print(f"\nours / anchor: {ours[0] / anchor[0]:.2f}x with .pyc, {ours[1] / anchor[1]:.2f}x without")
+    print(
+        f"\nours / anchor: {ours[0] / anchor[0]:.2f}x with .pyc, {ours[1] / anchor[1]:.2f}x without"
+    )
 
 
 if __name__ == "__main__":
