@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -39,6 +40,42 @@ class StaticCredentials:
 
     async def get(self) -> Credentials:
         return self._credentials
+
+
+#: The Flyte secrets the upstream plugin logs in with (``current_context().secrets.get(name)``).
+FLYTE_SECRET_NAMES = ("mmc_address", "mmc_username", "mmc_password")
+
+
+class LookupCredentials:
+    """Credentials looked up by name on every use, e.g. the Flyte secrets ``mmc_address``,
+    ``mmc_username`` and ``mmc_password`` of a ``pyflyte serve connector`` pod.
+
+    ``lookup`` returns None for a name it does not have. It is called on each use, not once,
+    because mounted secret files can be rotated under a long-running server and the lookup is
+    cheap (an environment variable or a small file).
+    """
+
+    def __init__(
+        self,
+        lookup: Callable[[str], str | None],
+        names: tuple[str, str, str] = FLYTE_SECRET_NAMES,
+        *,
+        alternatives: str = "",
+    ) -> None:
+        self._lookup = lookup
+        self._names = names
+        self._alternatives = alternatives
+
+    async def get(self) -> Credentials:
+        values = [self._lookup(name) for name in self._names]
+        missing = [name for name, value in zip(self._names, values, strict=True) if not value]
+        if missing:
+            raise ConfigurationError(
+                f"no OpCenter credentials: the secrets {', '.join(missing)} are not set"
+                + (f"; {self._alternatives}" if self._alternatives else "")
+            )
+        address, username, password = (str(value) for value in values)
+        return Credentials(address, username, password)
 
 
 class SecretCredentials:

@@ -21,12 +21,16 @@ class _DeferredCredentials:
         raise self._error
 
 
-def build_operations(settings: Settings | None = None) -> Operations:
+def build_operations(
+    settings: Settings | None = None, *, fallback_credentials: CredentialsSource | None = None
+) -> Operations:
+    """``fallback_credentials`` (the flytekit adapter's Flyte secrets) is used only when the
+    settings name no credentials: explicit connector configuration always wins."""
     settings = settings or Settings.from_env()
     try:
         creds: CredentialsSource = credentials_source(settings)
     except ConfigurationError as exc:
-        creds = _DeferredCredentials(exc)
+        creds = fallback_credentials or _DeferredCredentials(exc)
     tokens: TokenStore = (
         SecretTokenStore(JsonSecret(settings.token_secret))
         if settings.token_secret
