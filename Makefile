@@ -2,8 +2,9 @@
 SHELL := /bin/bash
 PY    := .venv/bin/python
 UV    := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
+ARCH  ?= arm64
 
-.PHONY: setup run test lint emulator events clean
+.PHONY: setup run test lint emulator events build validate clean
 
 # Create .venv from the lock file. The upstream plugin's wheel ships a legacy setuptools
 # "nspkg.pth" that imports the empty `flytekitplugins` namespace into *every* interpreter; Python
@@ -32,5 +33,17 @@ emulator: setup  ## a local OpCenter on http://127.0.0.1:8900 (admin / emulator)
 events: setup  ## regenerate infra/events/*.json with `sam local generate-event`
 	$(PY) infra/events/generate.py
 
+# The Lambda artifact (.aws-sam/build), for `sam deploy --guided`: only connector/ + handler/ and
+# their runtime wheels for ARCH, bytecode for python3.12; prints its size. Needs no .venv.
+build:  ## make build [ARCH=x86_64]
+	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
+	UV="$(UV)" python3 infra/build.py --arch $(ARCH)
+
+# Two checkers that catch different mistakes: cfn-lint (CloudFormation) and `sam validate` (the
+# SAM translator: needs a region, no credentials, and no AWS_PROFILE naming a missing profile).
+validate: setup
+	.venv/bin/cfn-lint template.yaml
+	env -u AWS_PROFILE UV="$(UV)" $(PY) infra/sam.py validate --region us-east-1 -t template.yaml
+
 clean:
-	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .run
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache .run build .aws-sam

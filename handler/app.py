@@ -20,7 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from connector.errors import Code, ConnectorError
 from connector.service import build_operations
-from handler import agents
+from handler import agents, observability
 from handler.codec import (
     HTTP_STATUS_BY_CODE,
     NDJSON,
@@ -128,6 +128,7 @@ for _route in ROUTES:
     app.add_api_route(
         _route.fastapi_path, _endpoint(_route), methods=[_route.method], name=_route.rpc
     )
+app.add_middleware(observability.ObservabilityMiddleware)  # JSON logs and metrics, in Lambda
 
 
 @app.exception_handler(ConnectorError)
@@ -163,4 +164,4 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return error_response(Code.INTERNAL, f"internal error ({type(exc).__name__})")
 
 
-lambda_handler = Mangum(app, lifespan="off")
+lambda_handler = observability.instrument_handler(Mangum(app, lifespan="off"))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import Any
 
 import httpx
 
+from connector import telemetry
 from connector.credentials import Credentials, CredentialsSource, SecretCredentials
 from connector.errors import Code, OpCenterAuthError, OpCenterError
 from connector.opcenter import wire
@@ -133,6 +135,7 @@ class OpCenterClient:
                 resp.status_code in (401, 403)
                 or _error_code(resp) == wire.ErrorCode.BAD_CREDENTIALS
             ):
+                telemetry.opcenter_login(accepted=False)
                 if isinstance(self._credentials, SecretCredentials):
                     self._credentials.forget()  # the secret may have been rotated since
                 raise OpCenterAuthError(
@@ -150,6 +153,7 @@ class OpCenterClient:
                     f"OpCenter login succeeded but sent no {wire.TOKEN_HEADER} header"
                 )
             log.info("logged in to OpCenter at %s as %s", creds.base_url, creds.username)
+            telemetry.opcenter_login(accepted=True)
             await self._tokens.save(creds.base_url, token, replaces=stale)
             return token
 
@@ -163,8 +167,11 @@ class OpCenterClient:
     async def _request(
         self, creds: Credentials, method: str, path: str, **kwargs: Any
     ) -> httpx.Response:
+        started, status = time.perf_counter(), None
         try:
-            return await self._client().request(method, creds.base_url + path, **kwargs)
+            resp = await self._client().request(method, creds.base_url + path, **kwargs)
+            status = resp.status_code
+            return resp
         except httpx.TimeoutException:
             raise OpCenterError(
                 f"OpCenter at {creds.base_url} did not answer {method} {path} "
@@ -176,6 +183,8 @@ class OpCenterClient:
                 f"cannot reach OpCenter at {creds.base_url}: {type(exc).__name__}",
                 code=Code.UNAVAILABLE,
             ) from None
+        finally:
+            telemetry.opcenter_call(method, time.perf_counter() - started, status)
 
     def _client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()

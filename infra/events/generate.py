@@ -2,7 +2,8 @@
 
 SAM's generator gives the envelope; we set the method, path, query and body of each flyteidl route
 and drop its placeholder query string, headers and cookies. Run: ``make events`` (needs ``sam``,
-or ``uvx`` to fetch aws-sam-cli). ``sam local invoke -e infra/events/<name>.json`` uses them.
+or ``uv`` to run the SAM CLI pinned in ``infra/sam.py``). ``sam local invoke -e
+infra/events/<name>.json`` uses them.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import base64
 import json
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -38,7 +40,10 @@ EVENTS = {
 def sam() -> list[str]:
     if shutil.which("sam"):
         return ["sam"]
-    return ["uvx", "--from", "aws-sam-cli", "sam"]
+    sys.path.insert(0, str(HERE.parent))
+    from sam import sam_command  # infra/sam.py: the pinned SAM CLI
+
+    return sam_command()
 
 
 def generate(name: str, method: str, path: str, query: dict[str, str], body: str | None) -> None:
