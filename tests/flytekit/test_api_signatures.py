@@ -9,6 +9,7 @@ import inspect
 import typing
 from typing import Any
 
+import flytekitplugins.mmcloud.connector as upstream
 import pytest
 from flyteidl.admin.agent_pb2 import GetTaskLogsResponse, GetTaskMetricsResponse
 from flytekit.extend.backend.base_connector import AsyncConnectorBase, Resource, ResourceMeta
@@ -112,7 +113,6 @@ def test_metadata_is_a_resource_meta_dataclass_of_job_id() -> None:
 
 
 def test_signatures_match_the_installed_upstream_classes() -> None:
-    upstream = pytest.importorskip("flytekitplugins.mmcloud.connector")
     for cls, theirs in (
         (MMCloudConnector, upstream.MMCloudConnector),
         (MMCloudMetadata, upstream.MMCloudMetadata),

@@ -9,6 +9,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import flytekitplugins.mmcloud.connector as upstream
 import pytest
 from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution
@@ -146,7 +147,6 @@ async def test_an_unseen_status_keeps_the_task_running(
 async def test_cancel_is_idempotent_and_takes_upstream_metadata(
     mmcloud_connector: MMCloudConnector, tmp_path: Path, opcenter_view: OpCenterView
 ) -> None:
-    upstream = pytest.importorskip("flytekitplugins.mmcloud.connector")
     execution = prepare_execution(sleepy, {"seconds": 60}, tmp_path)
     meta = await _create(mmcloud_connector, execution)
     theirs = upstream.MMCloudMetadata(job_id=meta.job_id)  # a job the upstream connector made

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from importlib.metadata import entry_points
 
+import flytekitplugins.mmcloud.connector as upstream
 import pytest
 from flytekit.extend import TaskPlugins
 from flytekit.extend.backend.base_connector import ConnectorRegistry
@@ -18,7 +19,6 @@ from connector.flytekit_task import MMCloudTask
 from connector.task_config import MMCloudConfig
 
 JOB_ID = "0123456789abcdefghijK"
-upstream = pytest.importorskip("flytekitplugins.mmcloud.connector")
 
 
 def test_encode_is_upstreams_exact_bytes() -> None:

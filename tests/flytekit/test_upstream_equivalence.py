@@ -7,6 +7,9 @@ from collections import OrderedDict
 from datetime import timedelta
 from typing import Any
 
+import flytekitplugins.mmcloud as upstream
+import flytekitplugins.mmcloud.utils as upstream_utils
+import kubernetes.utils.quantity as kubernetes_quantity
 import pytest
 from flytekit import Resources, task
 from flytekit.configuration import ImageConfig, SerializationSettings
@@ -18,10 +21,6 @@ from connector.job_request import job_request
 from connector.opcenter.wire import Submit
 from connector.task_config import MigratePolicy, MMCloudConfig, VMPolicy
 from connector.task_resources import flyte_to_mmcloud_resources, parse_quantity
-
-upstream = pytest.importorskip("flytekitplugins.mmcloud")
-upstream_utils = pytest.importorskip("flytekitplugins.mmcloud.utils")
-kubernetes_quantity = pytest.importorskip("kubernetes.utils.quantity")
 
 SETTINGS = SerializationSettings(
     image_config=ImageConfig.auto_default_image(), project="p", domain="d", version="v1"
