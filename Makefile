@@ -4,7 +4,7 @@ PY    := .venv/bin/python
 UV    := $(shell command -v uv 2>/dev/null || echo python3 -m uv)
 ARCH  ?= arm64
 
-.PHONY: setup run test lint emulator events build validate clean
+.PHONY: setup run serve test lint emulator events build validate clean
 
 # Create .venv from the lock file. The upstream plugin's wheel ships a legacy setuptools
 # "nspkg.pth" that imports the empty `flytekitplugins` namespace into *every* interpreter; Python
@@ -18,6 +18,9 @@ setup: .venv/.synced
 
 run: setup  ## the main job: a real Flyte task through the Lambda app against a local OpCenter
 	$(PY) -m demo
+
+serve: setup  ## make run, then keep the stack up (printing curl lines for it) until Ctrl-C
+	$(PY) -m demo --serve
 
 test: setup  ## unit + end-to-end tests over loopback (emulator, moto server, uvicorn)
 	$(PY) -m pytest

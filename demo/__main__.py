@@ -41,6 +41,7 @@ from demo.propeller import (
     follow_task,
     start_task,
 )
+from demo.serve import serve_until_interrupted
 from demo.stack import StackError, local_stack
 from examples.workflows import compute_word_stats, fail_on_purpose, sleepy, word_stats
 
@@ -74,6 +75,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         help="keep the emulator data, logs and blobs here (default: a temp dir, removed after)",
     )  # fmt: skip
     parser.add_argument("--keep", action="store_true", help="do not remove the temp work dir")
+    parser.add_argument(
+        "--serve", action="store_true",
+        help="keep the stack up after the examples, printing curl lines for it, until Ctrl-C",
+    )  # fmt: skip
     parser.add_argument(
         "--sleep", type=int, default=60, help="seconds sleepy would run if not aborted (default 60)"
     )
@@ -145,29 +150,34 @@ def run_demo(args: argparse.Namespace) -> int:
         error_shown = EXPECTED_ERROR_TEXT in (bad_run.message + (bad_run.error or ""))
         print_summary(ok_run, ok, bad_run, failed_as_expected, error_shown, expected)
         print_abort_summary(aborted)
+        problems = []
+        if not ok:
+            problems.append(
+                f"word_stats ended {ok_run.phase} with {ok_run.outputs!r}, "
+                f"expected SUCCEEDED with {expected!r}"
+            )
+        if not failed_as_expected:
+            problems.append(f"fail_on_purpose ended {bad_run.phase}, expected FAILED")
+        problems.extend(f"sleepy: {problem}" for problem in aborted.problems)
+        if problems:
+            print("\nDemo FAILED: " + "; ".join(problems), file=sys.stderr)
+        else:
+            print("\nDemo passed.")
+        if args.serve:
+            serve_until_interrupted(stack, ok_run)
         if args.keep or args.work_dir:
             print(f"\nLogs and data kept in {stack.work_dir}")
-    if ok and failed_as_expected and aborted.ok:
-        print("\nDemo passed.")
-        return 0
-    problems = []
-    if not ok:
-        problems.append(
-            f"word_stats ended {ok_run.phase} with {ok_run.outputs!r}, "
-            f"expected SUCCEEDED with {expected!r}"
-        )
-    if not failed_as_expected:
-        problems.append(f"fail_on_purpose ended {bad_run.phase}, expected FAILED")
-    problems.extend(f"sleepy: {problem}" for problem in aborted.problems)
-    print("\nDemo FAILED: " + "; ".join(problems), file=sys.stderr)
-    return 1
-
+    return 1 if problems else 0
 
 def print_log_tail(client: GrpcConnectorClient, run: ExecutionResult, lines: int = 3) -> None:
-    """The job's last lines as GetTaskLogs streams them (SYSTEM lines name the file)."""
+    """The job's last lines as GetTaskLogs streams them (SYSTEM lines name the file); blank
+    lines are not shown, and a file with nothing in it is not announced."""
     print(f"  log tail (GetTaskLogs, lines={lines}):")
     for response in client.get_task_logs(run.resource_meta, lines=lines):
-        for line in response.body.structured_lines:
+        shown = [line for line in response.body.structured_lines if line.message.strip()]
+        if all(line.originator != agent_pb2.USER for line in shown):
+            continue
+        for line in shown:
             text = textwrap.shorten(line.message, 110, placeholder=" ...")
             print(f"    {text}" if line.originator == agent_pb2.USER else f"  {text}")
 
@@ -187,9 +197,10 @@ def print_metrics(client: GrpcConnectorClient, run: ExecutionResult) -> None:
                 f"    {result.metric:<40} peak {max(values) * scale:.2f} {unit}, "
                 f"mean {sum(values) / len(values) * scale:.2f} {unit} over {len(values)} samples"
             )
+        elif "currency" in labels:  # OpCenter states a cost to 4 decimals ("0.0017 USD")
+            print(f"    {result.metric:<40} {values[-1]:.4f} {labels['currency']}")
         else:
-            unit = labels.get("currency", "core hours" if "CORE" in result.metric else "")
-            print(f"    {result.metric:<40} {values[-1]:.6f} {unit}")
+            print(f"    {result.metric:<40} {values[-1]:.6f} core hours")
 
 
 def print_summary(
@@ -207,15 +218,13 @@ def print_summary(
     else:
         detail = short_error(ok_run.error, 100) or textwrap.shorten(ok_run.message, 100)
     print(f"  {verdict:<10} word_stats       {ok_run.phase:<10} {ok_run.elapsed_s:5.1f}s  {detail}")
+    print(f"  phases seen: word_stats {' > '.join(ok_run.phases_seen)}")
     verdict = "ok" if failed_as_expected else "UNEXPECTED"
     detail = short_error(bad_run.error, 100) or textwrap.shorten(bad_run.message, 100)
     print(
         f"  {verdict:<10} fail_on_purpose  {bad_run.phase:<10} {bad_run.elapsed_s:5.1f}s  {detail}"
     )
-    print(
-        f"  phases seen: word_stats {' > '.join(ok_run.phases_seen)}; "
-        f"fail_on_purpose {' > '.join(bad_run.phases_seen)}"
-    )
+    print(f"  phases seen: fail_on_purpose {' > '.join(bad_run.phases_seen)}")
     if failed_as_expected and not error_shown:
         print("  note: the task's error text was not found in Resource.message or error.pb")
     if not ok and ok_run.outputs is not None:

@@ -629,6 +629,9 @@ def resource_phase(resource: agent_pb2.Resource) -> int:
 _SPINNER = "|/-\\"
 
 
+_LABEL_WIDTH = 17  # "[fail_on_purpose]", the longest example task
+
+
 class ProgressReporter:
     """One line per phase change; between them a spinner line on a TTY, or a plain
     ``still <PHASE>`` line every ``heartbeat_s`` seconds when the output is not a terminal."""
@@ -642,6 +645,7 @@ class ProgressReporter:
         heartbeat_s: float = 10.0,
     ) -> None:
         self.label = label
+        self._tag = f"[{label}]".ljust(_LABEL_WIDTH)  # phase columns line up across tasks
         self.stream = stream if stream is not None else sys.stdout
         self.interactive = self.stream.isatty() if interactive is None else interactive
         self.heartbeat_s = heartbeat_s
@@ -656,7 +660,7 @@ class ProgressReporter:
 
     def line(self, text: str, elapsed: float) -> None:
         self._clear()
-        self.stream.write(f"  [{self.label}] {elapsed:6.1f}s  {text}\n")
+        self.stream.write(f"  {self._tag} {elapsed:6.1f}s  {text}\n")
         self.stream.flush()
         self._last_line_at = elapsed
 
@@ -667,7 +671,7 @@ class ProgressReporter:
     def tick(self, name: str, elapsed: float) -> None:
         if self.interactive:
             spin = next(self._spin)
-            self.stream.write(f"\r\x1b[K  [{self.label}] {elapsed:6.1f}s  {spin} {name} ...")
+            self.stream.write(f"\r\x1b[K  {self._tag} {elapsed:6.1f}s  {spin} {name} ...")
             self.stream.flush()
             self._spinner_shown = True
         elif elapsed - self._last_line_at >= self.heartbeat_s:

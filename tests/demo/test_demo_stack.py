@@ -1,15 +1,17 @@
 """The local stack and the demo, end to end: emulator + moto + the connector app, driven like
-FlytePropeller. The stack tests skip until ``handler.app`` and ``emulator`` exist."""
+FlytePropeller."""
 
 from __future__ import annotations
 
 import json
 import re
+import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 from flyteidl.core import execution_pb2
 
 from demo.constants import (
@@ -151,3 +153,49 @@ def test_python_m_demo_passes(stack: LocalStack) -> None:
     work_dir = re.search(r"work dir\s+(\S+)", done.stdout)
     assert work_dir is not None
     assert not Path(work_dir.group(1)).exists()  # its temporary directory is cleaned up
+
+
+def test_serve_keeps_the_stack_up_with_commands_that_work_until_ctrl_c() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "demo", "--timeout", "60", "--sleep", "30", "--serve"],
+        cwd=REPO_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        lines: list[str] = []
+        for line in process.stdout:  # the demo runs first; then the commands are printed
+            lines.append(line)
+            if "handler.gateway.healthcheck" in line:
+                break
+        printed = "".join(lines)
+        assert "Demo passed." in printed, printed[-3000:]
+        exported = dict(re.findall(r"\b(APP|GATEWAY|META)=(\S+)", printed))
+        app, meta = exported["APP"], exported["META"]
+
+        agents = httpx.get(f"{app}/api/v1/agents", timeout=10).json()
+        assert agents["agents"][0]["supportedTaskTypes"] == [TASK_TYPE]
+        resource = httpx.get(f"{app}/api/v1/agent/task/{TASK_TYPE}/0/{meta}", timeout=10).json()
+        assert resource["resource"]["phase"] == "SUCCEEDED"
+        logs = httpx.get(f"{app}/api/v1/agent/task/logs/{TASK_TYPE}/0/{meta}?lines=20", timeout=10)
+        assert "counted 9 words, 8 distinct" in logs.text
+
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+    assert process.returncode == 0, rest[-3000:]
+    assert "Stopping the stack" in rest
+    with_stack_gone = httpx.Client(timeout=2)
+    try:
+        with_stack_gone.get(f"{app}/api/v1/agents")
+        raise AssertionError("the app still answers after Ctrl-C")
+    except httpx.TransportError:
+        pass
+    work_dir = re.search(r"work dir\s+(\S+)", printed)
+    assert work_dir is not None and not Path(work_dir.group(1)).exists()
