@@ -20,9 +20,15 @@ from handler.gateway.settings import env_name
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m handler.gateway.healthcheck")
     port = os.environ.get(env_name("port"), "8000")
-    parser.add_argument("--address", default=f"127.0.0.1:{port}")
+    parser.add_argument(
+        "--address",
+        default=f"127.0.0.1:{port}",
+        help="host:port of the gateway (default: %(default)s)",
+    )
     parser.add_argument("--service", default="", help="a service name; default: the server")
-    parser.add_argument("--timeout", type=float, default=3.0)
+    parser.add_argument(
+        "--timeout", type=float, default=3.0, help="seconds to wait (default: %(default)s)"
+    )
     args = parser.parse_args(argv)
     with grpc.insecure_channel(args.address) as channel:
         try:
@@ -30,7 +36,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
             )
         except grpc.RpcError as exc:
-            print(f"{args.address}: {exc.code().name}: {exc.details()}", file=sys.stderr)
+            detail = exc.details()
+            if not detail and exc.code() == grpc.StatusCode.NOT_FOUND:
+                detail = f"the server has no service {args.service!r}"
+            print(f"{args.address}: {exc.code().name}: {detail}", file=sys.stderr)
             return 1
     status = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(f"{args.address}: {status}")
