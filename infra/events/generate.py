@@ -2,8 +2,12 @@
 
 SAM's generator gives the envelope; we set the method, path, query and body of each flyteidl route
 and drop its placeholder query string, headers and cookies. Run: ``make events`` (needs ``sam``,
-or ``uv`` to run the SAM CLI pinned in ``infra/sam.py``). ``sam local invoke -e
-infra/events/<name>.json`` uses them.
+or ``uv`` to run the SAM CLI pinned in ``infra/sam.py``, and the project's .venv for flytekit).
+``sam local invoke -e infra/events/<name>.json`` uses them.
+
+The CreateTask body is a real request: ``examples.workflows.word_stats`` serialised by flytekit and
+rendered as propeller renders it, its blobs under ``/tmp/mmcloud-events``. It is written to
+``create_task_body.json`` so a reader sees the request without decoding the event.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ TASK = f"mmcloud_task/0/{META}"
 EVENTS = {
     "list_agents": ("GET", "/api/v1/agents", {}, None),
     "get_agent": ("GET", "/api/v1/agent/MMCloud%20Connector", {}, None),
-    "create_task": ("POST", "/api/v1/agent/task", {}, (HERE / "create_task_body.json").read_text()),
+    "create_task": ("POST", "/api/v1/agent/task", {}, None),  # body: create_task_body()
     "get_task": ("GET", f"/api/v1/agent/task/{TASK}", {"task_type": "mmcloud_task"}, None),
     "delete_task": ("DELETE", f"/api/v1/agent/task_executions/{TASK}", {}, None),
     "get_task_logs": ("GET", f"/api/v1/agent/task/logs/{TASK}", {"lines": "100"}, None),
@@ -35,6 +39,34 @@ EVENTS = {
         None,
     ),
 }
+
+
+CREATE_BODY = HERE / "create_task_body.json"
+#: Where the example execution's inputs and outputs live, on the machine that runs the job.
+EVENT_BLOB_DIR = Path("/tmp/mmcloud-events")
+#: Environment the demo adds for *this* checkout (its venv and path); not for a committed file.
+MACHINE_SPECIFIC_ENV = {"PATH", "PYTHONPATH"}
+
+
+def create_task_body() -> str:
+    """A propeller-style CreateTaskRequest for ``word_stats``, as proto3 JSON."""
+    sys.path.insert(0, str(HERE.parent.parent))
+    from google.protobuf import json_format
+
+    from demo.propeller import prepare_execution
+    from examples.workflows import word_stats
+
+    prepared = prepare_execution(
+        word_stats,
+        {"text": "The quick brown fox jumps over the lazy dog"},
+        EVENT_BLOB_DIR,
+        execution_name="eventexample00000000",
+    )
+    request = prepared.create_request()
+    kept = [e for e in request.template.container.env if e.key not in MACHINE_SPECIFIC_ENV]
+    del request.template.container.env[:]
+    request.template.container.env.extend(kept)
+    return json_format.MessageToJson(request, indent=2, sort_keys=True) + "\n"  # stable diffs
 
 
 def sam() -> list[str]:
@@ -73,6 +105,10 @@ def generate(name: str, method: str, path: str, query: dict[str, str], body: str
 
 
 if __name__ == "__main__":
-    for event_name, spec in EVENTS.items():
-        generate(event_name, *spec)
+    CREATE_BODY.write_text(create_task_body())
+    print(f"wrote {CREATE_BODY.relative_to(HERE.parent.parent)}")
+    for event_name, (method, path, query, body) in EVENTS.items():
+        if event_name == "create_task":
+            body = CREATE_BODY.read_text()
+        generate(event_name, method, path, query, body)
         print(f"wrote infra/events/{event_name}.json")
