@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from flyteidl.admin import agent_pb2
 from flyteidl.core.execution_pb2 import TaskExecution as P
@@ -19,6 +20,7 @@ from google.protobuf import json_format
 
 import handler.app
 from connector.config import Settings
+from connector.opcenter.wire import LOGIN_PATH, TOKEN_HEADER, job_path
 from connector.service import build_operations
 from demo.constants import CREDENTIALS_SECRET_NAME, TOKEN_SECRET_NAME
 from demo.propeller import prepare_execution, read_literal_map
@@ -129,6 +131,27 @@ def test_create_poll_and_delete_through_the_handler(lambda_env: None, stack: Loc
 
     status, body = invoke(event("delete_task", meta=path_meta))  # finished: still succeeds
     assert (status, body) == (200, {})
+
+
+def test_the_committed_create_event_submits_its_real_task_as_is(
+    lambda_env: None, stack: LocalStack
+) -> None:
+    """``sam local invoke -e infra/events/create_task.json`` must submit a job, not a 400."""
+    ev = event("create_task")
+    request = json_format.Parse(base64.b64decode(ev["body"]), agent_pb2.CreateTaskRequest())
+    assert request.template.container.args[0] == "pyflyte-execute"
+    assert not {e.key for e in request.template.container.env} & {"PATH", "PYTHONPATH"}
+
+    status, body = invoke(ev)
+
+    assert status == 200, body
+    meta = json.loads(base64.b64decode(body["resourceMeta"]))
+    with httpx.Client(base_url=stack.emulator_url) as opcenter:
+        token = opcenter.get(
+            LOGIN_PATH, auth=(stack.username, stack.password)
+        ).headers[TOKEN_HEADER]
+        job = opcenter.get(job_path(meta["job_id"]), headers={TOKEN_HEADER: token}).json()
+    assert job["customTags"]["flyte-task"] == "examples.workflows.word_stats"
 
 
 def test_an_unknown_job_is_not_found_through_the_handler(lambda_env: None) -> None:
