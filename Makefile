@@ -6,15 +6,15 @@ ARCH  ?= arm64
 
 .PHONY: setup run serve test lint emulator events build validate clean
 
-# Create .venv from the lock file. The upstream plugin's wheel ships a legacy setuptools
-# "nspkg.pth" that imports the empty `flytekitplugins` namespace into *every* interpreter; Python
-# 3.3+ finds the namespace without it, and removing it keeps the Lambda-path import check honest.
-setup: .venv/.synced
-.venv/.synced: pyproject.toml uv.lock
+# Create or refresh .venv from the lock file, every time: a no-op sync takes a fraction of a
+# second, and a stamp file would miss a venv someone changed by hand (e.g. `uv sync --extra X`
+# removes the other extras). The upstream plugin's wheel ships a legacy setuptools "nspkg.pth"
+# that imports the empty `flytekitplugins` namespace into *every* interpreter; Python 3.3+ finds
+# the namespace without it, and removing it keeps the Lambda-path import check honest.
+setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet uv
-	$(UV) sync --frozen --all-extras
+	@$(UV) sync --frozen --all-extras
 	@rm -f .venv/lib/python*/site-packages/*-nspkg.pth
-	@touch $@
 
 run: setup  ## the main job: a real Flyte task through the Lambda app against a local OpCenter
 	$(PY) -m demo
