@@ -169,6 +169,7 @@ def run_demo(args: argparse.Namespace) -> int:
             print(f"\nLogs and data kept in {stack.work_dir}")
     return 1 if problems else 0
 
+
 def print_log_tail(client: GrpcConnectorClient, run: ExecutionResult, lines: int = 3) -> None:
     """The job's last lines as GetTaskLogs streams them (SYSTEM lines name the file); blank
     lines are not shown, and a file with nothing in it is not announced."""

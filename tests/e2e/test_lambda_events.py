@@ -147,9 +147,9 @@ def test_the_committed_create_event_submits_its_real_task_as_is(
     assert status == 200, body
     meta = json.loads(base64.b64decode(body["resourceMeta"]))
     with httpx.Client(base_url=stack.emulator_url) as opcenter:
-        token = opcenter.get(
-            LOGIN_PATH, auth=(stack.username, stack.password)
-        ).headers[TOKEN_HEADER]
+        token = opcenter.get(LOGIN_PATH, auth=(stack.username, stack.password)).headers[
+            TOKEN_HEADER
+        ]
         job = opcenter.get(job_path(meta["job_id"]), headers={TOKEN_HEADER: token}).json()
     assert job["customTags"]["flyte-task"] == "examples.workflows.word_stats"
 
