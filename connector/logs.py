@@ -21,6 +21,9 @@ from connector.errors import InvalidArgument
 from connector.opcenter.wire import STDERR_LOG, STDOUT_LOG
 
 MAX_RESPONSE_BYTES = 1_000_000
+# A longer line is clipped (saying so): one huge line (a progress bar, a blob) must not fill a
+# response alone, or the token could never move past it. Even fully JSON-escaped, twice, it fits.
+MAX_LINE_CHARS = 32 * 1024
 _LINE_OVERHEAD = 64  # {"message":...,"originator":"USER"}, commas and quotes
 LINES_PER_MESSAGE = 500
 LOG_NAMES = (STDOUT_LOG, STDERR_LOG)
@@ -75,7 +78,7 @@ def log_responses(
         kept: list[str] = []
         kept_bytes = 0
         for line in picked:
-            text = line.decode(errors="replace").rstrip("\r\n")
+            text = _clip(line.decode(errors="replace").rstrip("\r\n"))
             cost = 2 * len(json.dumps(text)) + _LINE_OVERHEAD
             if cost > budget:
                 break
@@ -98,6 +101,12 @@ def log_responses(
             )
             responses.append(agent_pb2.GetTaskLogsResponse(body=body))
     return responses
+
+
+def _clip(text: str) -> str:
+    if len(text) <= MAX_LINE_CHARS:
+        return text
+    return f"{text[:MAX_LINE_CHARS]} ... [{len(text) - MAX_LINE_CHARS} more characters not shown]"
 
 
 def _select(

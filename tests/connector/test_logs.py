@@ -2,7 +2,7 @@ import pytest
 from flyteidl.admin import agent_pb2
 
 from connector.errors import InvalidArgument
-from connector.logs import MAX_RESPONSE_BYTES, Cursor, log_responses
+from connector.logs import MAX_LINE_CHARS, MAX_RESPONSE_BYTES, Cursor, log_responses
 
 OUT, ERR = "stdout.autosave", "stderr.autosave"
 
@@ -70,3 +70,15 @@ def test_a_token_past_the_end_of_the_file_is_refused() -> None:
     token = Cursor({OUT: 100, ERR: 0}).encode()
     with pytest.raises(InvalidArgument, match="past the end"):
         log_responses({OUT: b"short\n"}, lines=0, token=token, finished=True)
+
+
+def test_a_line_larger_than_a_response_is_clipped_and_paging_moves_past_it() -> None:
+    files = {OUT: b"x" * 1_200_000 + b"\nafter\n"}
+    page = log_responses(files, lines=0, token="", finished=True)
+    assert sum(len(r.SerializeToString()) for r in page) < MAX_RESPONSE_BYTES
+    huge, after = user_lines(page)
+    assert huge.startswith("x" * MAX_LINE_CHARS)
+    assert huge.endswith(f"[{1_200_000 - MAX_LINE_CHARS} more characters not shown]")
+    assert after == "after"
+    rest = log_responses(files, lines=0, token=page[0].header.token, finished=True)
+    assert user_lines(rest) == []
