@@ -51,11 +51,11 @@ class Operations:
         meta = MMCloudMetadata.decode(request.resource_meta)
         try:
             job = await self._show(meta.job_id)
-        except OpCenterError as exc:
+        except ConnectorError as exc:  # OpCenter, or the secrets needed to reach it
             if exc.code not in _TRANSIENT:
                 raise
             # FlytePropeller fails a task after 5 GetTask errors in its lifetime: ride it out.
-            log.warning("job %s: OpCenter unavailable, reporting RUNNING: %s", meta.job_id, exc)
+            log.warning("job %s: status unavailable, reporting RUNNING: %s", meta.job_id, exc)
             return agent_pb2.GetTaskResponse(
                 resource=agent_pb2.Resource(
                     phase=TaskExecution.RUNNING,

@@ -86,7 +86,8 @@ class OpCenterClient:
     async def login(self) -> str:
         """Log in and return the session token (also saved to the token store)."""
         creds = await self._credentials.get()
-        return await self._login(creds, stale=None)
+        token, _ = await self._login(creds, stale=None)
+        return token
 
     async def aclose(self) -> None:
         if self._http is not None:
@@ -111,51 +112,58 @@ class OpCenterClient:
         creds = await self._credentials.get()
         token = await self._tokens.load(creds.base_url)
         if token is None:
-            token = await self._login(creds, stale=None)
+            token, _ = await self._login(creds, stale=None)
         resp = await self._send(creds, method, path, body, token)
-        if _session_expired(resp):
-            log.info("OpCenter session expired; logging in again")
-            token = await self._login(creds, stale=token)
+        # A token another instance renewed may have expired too; one we just got has not.
+        for _ in range(2):
+            if not _session_expired(resp):
+                break
+            log.info("OpCenter session expired; renewing it")
+            token, fresh = await self._login(creds, stale=token)
             resp = await self._send(creds, method, path, body, token)
+            if fresh:
+                break
         if resp.is_success:
             return resp
         raise _error_from(resp, f"{method} {path}")
 
-    async def _login(self, creds: Credentials, stale: str | None) -> str:
-        lock = self._lock()
-        async with lock:
-            # Another coroutine may have logged in while this one waited.
-            current = await self._tokens.load(creds.base_url)
-            if current is not None and current != stale:
-                return current
-            resp = await self._request(
-                creds, "GET", wire.LOGIN_PATH, auth=(creds.username, creds.password)
+    async def _login(self, creds: Credentials, stale: str | None) -> tuple[str, bool]:
+        """A token other than ``stale``, and whether it is fresh from a login of ours (else
+        another coroutine or instance renewed it and it is worth a try)."""
+        async with self._lock():
+            current = await self._tokens.load(creds.base_url, newer_than=stale)
+            if current is not None:
+                return current, False
+            return await self._log_in(creds, stale), True
+
+    async def _log_in(self, creds: Credentials, stale: str | None, *, reread: bool = True) -> str:
+        resp = await self._request(
+            creds, "GET", wire.LOGIN_PATH, auth=(creds.username, creds.password)
+        )
+        if resp.status_code in (401, 403) or _error_code(resp) == wire.ErrorCode.BAD_CREDENTIALS:
+            telemetry.opcenter_login(accepted=False)
+            if reread and isinstance(self._credentials, SecretCredentials):
+                # The secret may have been rotated since it was read: try its new value once.
+                self._credentials.forget()
+                rotated = await self._credentials.get()
+                if rotated != creds and rotated.base_url == creds.base_url:
+                    log.info("OpCenter refused the cached credentials; trying the rotated ones")
+                    return await self._log_in(rotated, stale, reread=False)
+            raise OpCenterAuthError(
+                f"OpCenter at {creds.base_url} rejected the credentials of user {creds.username!r}",
+                http_status=resp.status_code,
+                error_code=_error_code(resp),
+                code=Code.FAILED_PRECONDITION,
             )
-            if (
-                resp.status_code in (401, 403)
-                or _error_code(resp) == wire.ErrorCode.BAD_CREDENTIALS
-            ):
-                telemetry.opcenter_login(accepted=False)
-                if isinstance(self._credentials, SecretCredentials):
-                    self._credentials.forget()  # the secret may have been rotated since
-                raise OpCenterAuthError(
-                    f"OpCenter at {creds.base_url} rejected the credentials of user "
-                    f"{creds.username!r}",
-                    http_status=resp.status_code,
-                    error_code=_error_code(resp),
-                    code=Code.FAILED_PRECONDITION,
-                )
-            if not resp.is_success:
-                raise _error_from(resp, "login")
-            token = resp.headers.get(wire.TOKEN_HEADER)
-            if not token:
-                raise OpCenterError(
-                    f"OpCenter login succeeded but sent no {wire.TOKEN_HEADER} header"
-                )
-            log.info("logged in to OpCenter at %s as %s", creds.base_url, creds.username)
-            telemetry.opcenter_login(accepted=True)
-            await self._tokens.save(creds.base_url, token, replaces=stale)
-            return token
+        if not resp.is_success:
+            raise _error_from(resp, "login")
+        token = resp.headers.get(wire.TOKEN_HEADER)
+        if not token:
+            raise OpCenterError(f"OpCenter login succeeded but sent no {wire.TOKEN_HEADER} header")
+        log.info("logged in to OpCenter at %s as %s", creds.base_url, creds.username)
+        telemetry.opcenter_login(accepted=True)
+        await self._tokens.save(creds.base_url, token, replaces=stale)
+        return token
 
     async def _send(
         self, creds: Credentials, method: str, path: str, body: Any, token: str

@@ -118,3 +118,84 @@ async def test_an_unreachable_opcenter_is_unavailable_quickly() -> None:
     assert "cannot reach OpCenter" in err.value.message
     assert time.monotonic() - started < 2.5
     await client.aclose()
+
+
+def expire_tokens(stack: LocalStack) -> None:
+    httpx.post(stack.emulator_url + "/_emulator/expire-tokens").raise_for_status()
+
+
+def shared_client(stack: LocalStack, secret_id: str) -> tuple[OpCenterClient, CountingTransport]:
+    """One instance: its own memory and connection pool, the shared token secret."""
+    transport = CountingTransport()
+    store = SecretTokenStore(JsonSecret(secret_id, secrets_manager_client(stack.moto_url)))
+    return OpCenterClient(StaticCredentials(creds(stack)), store, transport=transport), transport
+
+
+async def test_a_warm_instance_adopts_the_token_another_renewed_instead_of_logging_in(
+    stack: LocalStack,
+) -> None:
+    secret_id = new_secret(stack, {}).secret_id
+    (first, first_t), (second, second_t) = (shared_client(stack, secret_id) for _ in range(2))
+    job = await first.submit(job_body())
+    await second.show(job[Job.ID])  # both now hold the same token in memory
+    expire_tokens(stack)
+    await first.show(job[Job.ID])  # renews it and shares the new one
+    assert (await second.show(job[Job.ID]))[Job.ID] == job[Job.ID]
+    assert (first_t.logins, second_t.logins) == (2, 0)
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_a_shared_token_that_expired_too_leads_to_a_login_in_the_same_call(
+    stack: LocalStack,
+) -> None:
+    secret_id = new_secret(stack, {}).secret_id
+    (first, _), (second, second_t) = (shared_client(stack, secret_id) for _ in range(2))
+    job = await first.submit(job_body())
+    await second.show(job[Job.ID])
+    expire_tokens(stack)
+    await first.show(job[Job.ID])  # the secret now holds a newer token...
+    expire_tokens(stack)  # ...which expires too
+    assert (await second.show(job[Job.ID]))[Job.ID] == job[Job.ID]
+    assert second_t.logins == 1
+    await first.aclose()
+    await second.aclose()
+
+
+async def test_an_unusable_token_secret_costs_logins_not_requests(
+    stack: LocalStack, caplog: pytest.LogCaptureFixture
+) -> None:
+    missing = JsonSecret(f"test/missing-{uuid.uuid4()}", secrets_manager_client(stack.moto_url))
+    transport = CountingTransport()
+    client = OpCenterClient(
+        StaticCredentials(creds(stack)), SecretTokenStore(missing), transport=transport
+    )
+    job = await client.submit(job_body())
+    assert (await client.show(job[Job.ID]))[Job.ID] == job[Job.ID]
+    assert transport.logins == 1  # the token is still kept in memory
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("cannot read the shared OpCenter token" in w for w in warnings)
+    assert any("cannot share the new OpCenter token" in w for w in warnings)
+    await client.aclose()
+
+
+async def test_rotated_credentials_are_used_in_the_call_that_finds_the_old_ones_refused(
+    stack: LocalStack,
+) -> None:
+    secret = new_secret(
+        stack, {"address": stack.emulator_url, "username": stack.username, "password": "old-pw"}
+    )
+    credentials = SecretCredentials(secret)
+    await credentials.get()  # cached, as in a warm instance
+    secrets_manager_client(stack.moto_url).put_secret_value(
+        SecretId=secret.secret_id,
+        SecretString=json.dumps(
+            {"address": stack.emulator_url, "username": stack.username, "password": stack.password}
+        ),
+    )
+    transport = CountingTransport()
+    client = OpCenterClient(credentials, MemoryTokenStore(), transport=transport)
+    job = await client.submit(job_body())
+    assert job[Job.ID]
+    assert transport.logins == 2  # refused with the old password, accepted with the new one
+    await client.aclose()
