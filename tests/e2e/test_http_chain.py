@@ -92,6 +92,11 @@ def test_an_unseen_opcenter_status_is_a_defined_phase_with_a_message(
     started = start_task(client, workflows.sleepy, {"seconds": 30}, blob_dir)
     job_id = job_id_of(started.resource_meta)
     try:
+        # Force the status once the job is Executing, or its next step would overwrite ours.
+        deadline = time.monotonic() + 30
+        while client.get_task(started.resource_meta, output_prefix="/unused").phase != P.RUNNING:
+            assert time.monotonic() < deadline, "the job never started executing"
+            time.sleep(0.1)
         hook = httpx.post(
             f"{stack.emulator_url}/_emulator/jobs/{job_id}/status", json={"status": "Hibernating"}
         )
