@@ -197,9 +197,13 @@ def correlation_id_of(scope: Scope) -> str | None:
 
 
 def failure_code(status: int, body: bytes) -> str:
-    """The gRPC code name of an error response (its google.rpc.Status body), else HTTP_<n>."""
+    """The gRPC code name of an error response, else HTTP_<n>. The body is a google.rpc.Status,
+    or on a streaming route an NDJSON line ``{"error": Status}``."""
     try:
-        return Code(json.loads(body)["code"]).name
+        error = json.loads(body.split(b"\n", 1)[0])
+        if isinstance(error, dict) and isinstance(error.get("error"), dict):
+            error = error["error"]
+        return Code(error["code"]).name
     except (ValueError, KeyError, TypeError):
         return f"HTTP_{status}"
 

@@ -102,6 +102,7 @@ def test_outside_lambda_powertools_is_never_imported() -> None:
 
 def test_failure_code_reads_the_status_body() -> None:
     assert failure_code(404, b'{"code": 5, "message": "x", "details": []}') == "NOT_FOUND"
+    assert failure_code(404, b'{"error":{"code":5,"message":"x","details":[]}}\n') == "NOT_FOUND"
     assert failure_code(502, b"<html>bad gateway</html>") == "HTTP_502"
     assert failure_code(500, b"") == "HTTP_500"
 
