@@ -55,7 +55,7 @@ def test_logs_are_json_with_correlation_cold_start_and_request_id(probe_run: Pro
         "probe-request-1",
         "probe-request-2",
     ]
-    assert any(line["location"].startswith("_login") for line in logs)  # connector's logger too
+    assert any(line["location"].startswith("_log_in") for line in logs)  # connector's logger too
 
 
 def test_metrics_in_emf(probe_run: ProbeRun) -> None:
