@@ -30,7 +30,7 @@ def job_request(
     template: TaskTemplate, metadata: TaskExecutionMetadata | None = None
 ) -> dict[str, Any]:
     """The ``POST /api/v1/jobs`` body for ``template``; ``InvalidArgument`` names a bad field."""
-    if template.type and template.type != TASK_TYPE:
+    if template.type != TASK_TYPE:
         raise InvalidArgument(
             "template.type", f"is {template.type!r}; this connector runs {TASK_TYPE!r}"
         )
@@ -77,10 +77,21 @@ def job_script(args: list[str], command: list[str] | None = None) -> str:
     return f"#!/bin/bash\nexec {shlex.join(argv)}\n"
 
 
+#: The keys of upstream's ``custom`` schema; ``MMCloudTask`` renders its typed options into them.
+CUSTOM_KEYS = ("submit_extra", "resources")
+
+
 def _custom(template: TaskTemplate) -> dict[str, Any]:
     if not template.HasField("custom"):
         return {}
-    return json_format.MessageToDict(template.custom)
+    custom = json_format.MessageToDict(template.custom)
+    for key in custom:
+        if key not in CUSTOM_KEYS:
+            raise InvalidArgument(
+                f"template.custom.{key}",
+                f"is not an option this connector knows (it reads {', '.join(CUSTOM_KEYS)})",
+            )
+    return custom
 
 
 def _submit_extra(value: Any) -> str:

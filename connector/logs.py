@@ -54,7 +54,7 @@ class Cursor:
         for name, key in _TOKEN_KEYS.items():
             value = data[key]
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise InvalidArgument("token", "holds an offset that is not a whole number")
+                raise InvalidArgument("token", "holds an offset that is not a whole number >= 0")
             offsets[name] = value
         return cls(offsets)
 

@@ -52,6 +52,18 @@ def _resource(flag: str, value: str) -> str:
     return value
 
 
+# Go's duration syntax (``float`` is a Go program), or whole seconds: 90, 90s, 1h30m, 2.5h.
+_DURATION_RE = re.compile(r"^(?:\d+|(?:\d+(?:\.\d+)?(?:h|m|s|ms))+)$")
+
+
+def _duration(flag: str, value: str) -> str:
+    if not _DURATION_RE.match(value) or not any(c in "123456789" for c in value):
+        raise InvalidArgument(
+            FIELD, f"{flag} takes a positive duration such as 3600s, 90m or 2h, got {value!r}"
+        )
+    return value
+
+
 def _env(flag: str, value: str) -> str:
     if "=" not in value or value.startswith("="):
         raise InvalidArgument(FIELD, f"{flag} takes KEY=VALUE, got {value!r}")
@@ -81,7 +93,7 @@ FLAGS: dict[str, Flag] = {
     "--rootVolSize": Flag(Submit.ROOT_VOL_SIZE, _positive_int),
     "--instType": Flag(Submit.INST_TYPE, _text),
     "--gpu-count": Flag(Submit.GPU_COUNT, _positive_int),
-    "--timeLimit": Flag(Submit.TIME_LIMIT, _text),
+    "--timeLimit": Flag(Submit.TIME_LIMIT, _duration),
     "--securityGroup": Flag(Submit.SECURITY_GROUP, _text),
     "--customTag": Flag(Submit.CUSTOM_TAGS, _tag, repeatable=True),
     "--name": Flag(Submit.NAME, _text),
@@ -154,7 +166,10 @@ def _switch(flag: str, value: str) -> bool:
 def _store(fields: dict[str, Any], name: str, flag: Flag, value: Any) -> None:
     if flag.field == Submit.CUSTOM_TAGS:
         key, val = value
-        fields.setdefault(flag.field, {})[key] = val
+        tags = fields.setdefault(flag.field, {})
+        if key in tags:
+            raise InvalidArgument(FIELD, f"{name} {key}: is given more than once")
+        tags[key] = val
     elif flag.repeatable:
         fields.setdefault(flag.field, []).append(value)
     elif flag.field in fields:

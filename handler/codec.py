@@ -127,12 +127,21 @@ def request_from_http(
             raise InvalidArgument(
                 "body", f"a {route.request.DESCRIPTOR.name} JSON body is required"
             )
+        name = route.request.DESCRIPTOR.name
         try:
-            json_format.Parse(body, message)
-        except json_format.ParseError as exc:
-            raise InvalidArgument("body", str(exc)) from None
+            data = json.loads(body)
         except UnicodeDecodeError:
             raise InvalidArgument("body", "is not UTF-8 JSON") from None
+        except json.JSONDecodeError as exc:
+            raise InvalidArgument("body", f"is not JSON ({exc})") from None
+        if not isinstance(data, dict):
+            raise InvalidArgument(
+                "body", f"must be a {name} JSON object, not {type(data).__name__}"
+            )
+        try:
+            json_format.ParseDict(data, message)
+        except json_format.ParseError as exc:
+            raise InvalidArgument("body", str(exc)) from None
     fields: dict[str, Any] = {}
     for field_path in route.path_fields:
         raw = path_params[param_name(field_path)]
@@ -194,6 +203,10 @@ def http_from_request(route: Route, message: Message) -> tuple[str, list[tuple[s
     consumed = set()
     for field_path in route.path_fields:
         value = _get(message, field_path)
+        if field_path == "task_category.name" and not value:
+            value = getattr(message, "task_type", "")  # its deprecated spelling, still sent
+        if isinstance(value, str | bytes) and not value:
+            raise InvalidArgument(field_path, "is empty; it is part of the request's path")
         text = encode_path_bytes(value) if isinstance(value, bytes) else str(value)
         path = path.replace("{" + field_path + "}", _quote(text))
         consumed.add(field_path.split(".")[0])

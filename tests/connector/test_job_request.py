@@ -107,6 +107,8 @@ def test_script_quotes_hostile_arguments() -> None:
     ("mutate", "field"),
     [
         (lambda t: setattr(t, "type", "python-task"), "template.type"),
+        (lambda t: setattr(t, "type", ""), "template.type"),
+        (lambda t: t.custom.update({"spot": True}), "template.custom.spot"),
         (lambda t: t.ClearField("container"), "template.container"),
         (lambda t: setattr(t.container, "image", ""), "template.container.image"),
         (

@@ -43,6 +43,9 @@ def test_empty_and_force_are_fine() -> None:
         ("stray", "unexpected value 'stray'"),
         ("--cpu 4:2", "--cpu minimum exceeds maximum"),
         ("--customTag novalue", "--customTag takes KEY:VALUE"),
+        ("--customTag k:a --customTag k:b", "--customTag k: is given more than once"),
+        ("--timeLimit soon", "--timeLimit takes a positive duration"),
+        ("--timeLimit 0s", "--timeLimit takes a positive duration"),
         ("--vmPolicy '[spotOnly=true]", "cannot split"),
     ],
 )
@@ -51,3 +54,8 @@ def test_bad_flags_are_errors_that_name_them(text: str, named: str) -> None:
         parse_submit_extra(text)
     assert err.value.field == "template.custom.submit_extra"
     assert named in str(err.value)
+
+
+@pytest.mark.parametrize("limit", ["90", "3600s", "90m", "1h30m", "2.5h"])
+def test_time_limits_in_go_duration_syntax_or_seconds_are_kept(limit: str) -> None:
+    assert parse_submit_extra(f"--timeLimit {limit}") == {"timeLimit": limit}

@@ -45,6 +45,9 @@ def test_bad_path_bytes_name_the_field(text: str) -> None:
     with pytest.raises(InvalidArgument) as err:
         decode_path_bytes("resource_meta", text)
     assert err.value.field == "resource_meta"
+    older = agent_pb2.GetTaskRequest(task_type="mmcloud_task", resource_meta=b"m")
+    path, _, _ = http_from_request(BY_RPC["GetTask"], older)
+    assert path.startswith("/api/v1/agent/task/mmcloud_task/0/")
 
 
 def test_get_task_request_from_path_and_query() -> None:
@@ -87,6 +90,35 @@ def test_create_body_must_be_the_request_json() -> None:
         request_from_http(BY_RPC["CreateTask"], {}, [], b'{"templat": {}}')
     msg = request_from_http(BY_RPC["CreateTask"], {}, [], b'{"outputPrefix": "/o"}')
     assert msg == agent_pb2.CreateTaskRequest(output_prefix="/o")
+
+
+@pytest.mark.parametrize(
+    ("body", "problem"),
+    [
+        (b"null", "must be a CreateTaskRequest JSON object, not NoneType"),
+        (b"1", "must be a CreateTaskRequest JSON object, not int"),
+        (b'"x"', "must be a CreateTaskRequest JSON object, not str"),
+        (b"[]", "must be a CreateTaskRequest JSON object, not list"),
+        (b"{nope", "is not JSON"),
+        (b"\xff{}", "is not UTF-8 JSON"),
+    ],
+)
+def test_a_body_that_is_not_a_json_object_is_named_as_such(body: bytes, problem: str) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        request_from_http(BY_RPC["CreateTask"], {}, [], body)
+    assert (err.value.field, problem in err.value.message) == ("body", True)
+
+
+def test_an_empty_path_field_is_invalid_before_anything_is_sent() -> None:
+    request = agent_pb2.GetTaskRequest(
+        task_category=agent_pb2.TaskCategory(name="mmcloud_task"), resource_meta=b""
+    )
+    with pytest.raises(InvalidArgument) as err:
+        http_from_request(BY_RPC["GetTask"], request)
+    assert err.value.field == "resource_meta"
+    older = agent_pb2.GetTaskRequest(task_type="mmcloud_task", resource_meta=b"m")
+    path, _, _ = http_from_request(BY_RPC["GetTask"], older)
+    assert path.startswith("/api/v1/agent/task/mmcloud_task/0/")
 
 
 def test_http_from_request_inverts_request_from_http() -> None:
