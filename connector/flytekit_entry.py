@@ -1,4 +1,5 @@
-"""The ``flytekit.plugins`` entry point: ``import flytekit`` imports this module.
+"""What the ``flytekit.plugins`` entry point loads (through ``mmcloud_flytekit_entry``, which
+guards it): ``import flytekit`` imports this module.
 
 Importing it registers ``MMCloudConnector`` for ``mmcloud_task`` (replacing the upstream plugin's
 when both are installed) and ``MMCloudTask`` for ``MMCloudConfig``, so ``pyflyte serve connector``

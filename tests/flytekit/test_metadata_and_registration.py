@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 from importlib.metadata import entry_points
+from pathlib import Path
 
 import flytekitplugins.mmcloud.connector as upstream
 import pytest
@@ -50,7 +51,23 @@ def test_decode_rejects_what_is_not_an_mmcloud_job(data: bytes) -> None:
 
 def test_the_entry_point_names_our_plugin_module() -> None:
     ours = [ep for ep in entry_points(group="flytekit.plugins") if ep.name == "mmcloud_serverless"]
-    assert [ep.value for ep in ours] == ["connector.flytekit_entry"]
+    assert [ep.value for ep in ours] == ["mmcloud_flytekit_entry"]
+
+
+def test_a_package_named_connector_earlier_on_the_path_does_not_break_import_flytekit(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "connector").mkdir()
+    (tmp_path / "connector" / "__init__.py").write_text("")  # a user's own package
+    done = subprocess.run(
+        [sys.executable, "-c", "import flytekit; print(flytekit.__version__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "MMCloud serverless connector: not registered with flytekit" in done.stderr
 
 
 def test_our_connector_serves_mmcloud_task_and_is_listed_once() -> None:
