@@ -43,8 +43,8 @@ SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "mmcloud-connector"
 NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "MMCloudConnector"
 IN_LAMBDA = bool(os.environ.get("AWS_LAMBDA_FUNCTION_NAME"))
 TRACING = os.environ.get("MMC_TRACING", "").strip().lower() in {"1", "true", "yes", "on"}
-#: The loggers whose records become JSON lines (everything this project logs).
-JSON_LOGGERS = ("handler", "connector")
+#: The loggers whose records become JSON lines (everything this project and its HTTP client log).
+JSON_LOGGERS = ("handler", "connector", "httpx")
 _MAX_ERROR_BODY = 4096
 _MAX_CORRELATION_ID = 128
 
@@ -69,6 +69,7 @@ class Powertools:
             target.setLevel(self.logger.log_level)
             target.propagate = False
         logging.getLogger("mangum.http").setLevel(logging.WARNING)  # our request line replaces it
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per OpCenter call is noise
         self.tracer: Any = None
         if tracing:
             from aws_lambda_powertools import Tracer
