@@ -1,7 +1,8 @@
 """Prometheus metrics of the gateway: what operators of ``pyflyte serve connector`` expect to see.
 
-Per RPC and task type: requests, failures by gRPC code, latency; plus upstream retries and calls
-in flight. Each gateway owns a registry (not the process-global one), so tests can run several.
+Per RPC and task type (a served one or ``other``, so callers cannot add label sets): requests,
+failures by gRPC code, latency; plus upstream retries and calls in flight. Each gateway owns a
+registry (not the process-global one), so tests can run several.
 """
 
 from __future__ import annotations

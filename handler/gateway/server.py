@@ -26,6 +26,7 @@ from google.protobuf.message import Message
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from connector.errors import Code
+from handler.agents import AGENT
 from handler.gateway.calllog import log, log_call, log_event
 from handler.gateway.forward import CallInfo, Forwarder, ForwardError, RetryPolicy
 from handler.gateway.metrics import GatewayMetrics
@@ -38,6 +39,15 @@ SERVICES = ("flyteidl.service.AsyncAgentService", "flyteidl.service.AgentMetadat
 
 #: Largest message either way. Lambda caps a synchronous response at 6 MB.
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+
+#: Task types that get their own metric label: the ones this deployment serves. Any other name is
+#: chosen by the caller, so it is labelled ``other`` (one label set, however many names arrive);
+#: the call's log line keeps the name as sent.
+METRIC_TASK_TYPES = frozenset(AGENT.supported_task_types)
+OTHER_TASK_TYPE = "other"
+
+#: Task type names are clipped to this length in the log line.
+MAX_LOGGED_TASK_TYPE = 64
 
 GRPC_CODE: dict[int, grpc.StatusCode] = {code.value[0]: code for code in grpc.StatusCode}
 
@@ -81,13 +91,18 @@ def task_type_of(request: Message) -> str:
     return ""
 
 
+def task_type_label(task_type: str) -> str:
+    """The metric label of ``task_type``: a served type, "" (metadata calls) or ``other``."""
+    return task_type if not task_type or task_type in METRIC_TASK_TYPES else OTHER_TASK_TYPE
+
+
 class _Call:
     """Bookkeeping of one call: in-flight gauge, then one metrics record and one log line."""
 
     def __init__(self, metrics: GatewayMetrics, route: Route, request: Message) -> None:
         self.metrics = metrics
         self.rpc = route.rpc
-        self.task_type = task_type_of(request)[:64]  # label values stay bounded
+        self.task_type = task_type_of(request)[:MAX_LOGGED_TASK_TYPE]
         self.info = CallInfo()
         self.code = Code.OK
         self.message = ""
@@ -106,7 +121,11 @@ class _Call:
         seconds = time.monotonic() - self.started
         self.metrics.in_flight.labels(self.rpc).dec()
         self.metrics.record(
-            self.rpc, self.task_type, self.code.name, seconds, max(1, self.info.attempts)
+            self.rpc,
+            task_type_label(self.task_type),
+            self.code.name,
+            seconds,
+            max(1, self.info.attempts),
         )
         log_call(
             rpc=self.rpc,

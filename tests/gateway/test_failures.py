@@ -3,6 +3,7 @@ what is safe to repeat. The API is a closed port or a scripted loopback server."
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections.abc import Callable
 
@@ -15,6 +16,7 @@ from gateway_helpers import InProcessGateway, Received, Reply, ScriptedHTTPServe
 from grpc_status import rpc_status
 
 from demo.stack import free_port
+from handler.gateway.calllog import LOGGER_NAME
 
 Scripted = Callable[[Callable[[Received], Reply]], ScriptedHTTPServer]
 
@@ -139,3 +141,30 @@ def test_prometheus_metrics_count_requests_failures_and_latency(scripted: Script
     assert f"mmcloud_gateway_requests_total{{{labels}}} 2.0" in text
     assert 'mmcloud_gateway_failures_total{code="NOT_FOUND",' + labels + "} 1.0" in text
     assert f"mmcloud_gateway_request_duration_seconds_count{{{labels}}} 2.0" in text
+
+
+def test_task_types_the_caller_makes_up_share_one_metric_label(
+    scripted: Scripted, caplog: pytest.LogCaptureFixture
+) -> None:
+    api = scripted(lambda _: Reply(chunks=[RUNNING]))
+    made_up = [f"made-up-{secrets.token_hex(8)}" for _ in range(40)]
+    caplog.set_level("INFO", logger=LOGGER_NAME)
+    with InProcessGateway(gateway_settings(api.url)) as gateway:
+        for name in ["mmcloud_task", *made_up]:
+            request = agent_pb2.GetTaskRequest(
+                task_category=agent_pb2.TaskCategory(name=name), resource_meta=META
+            )
+            gateway.tasks.GetTask(request, timeout=5)
+        gateway.metric("mmcloud_gateway_in_flight", rpc="GetTask")  # waits for the last record
+        labelled = {
+            sample.labels["task_type"]
+            for family in gateway.gateway.metrics.registry.collect()
+            for sample in family.samples
+            if "task_type" in sample.labels
+        }
+        other = gateway.metric("mmcloud_gateway_requests_total", rpc="GetTask", task_type="other")
+
+    assert labelled == {"mmcloud_task", "other"}
+    assert other == len(made_up)
+    logged = {getattr(record, "fields", {}).get("task_type") for record in caplog.records}
+    assert set(made_up) <= logged  # the log line still names what the caller sent
