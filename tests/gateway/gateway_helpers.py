@@ -4,13 +4,15 @@
   server) on its own event loop in a thread, so tests call it with flyteidl's synchronous stubs
   exactly as a gRPC client would.
 * :class:`ScriptedHTTPServer` is a tiny ``http.server`` that answers each request from a script
-  (status, headers, body chunks with pauses) and records what it received, raw: the stand-in API
-  for streaming, retry, deadline and SigV4 tests.
+  (status, headers, body chunks with pauses) and records what it received, raw, and when a client
+  hung up while it made one wait: the stand-in API for streaming, retry, deadline and SigV4 tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import select
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -114,6 +116,8 @@ class ScriptedHTTPServer:
     def __init__(self, respond: Callable[[Received], Reply]) -> None:
         self.respond = respond
         self.received: list[Received] = []
+        #: When (``time.monotonic()``) a client closed its connection during a ``delay_before``.
+        self.hangups: list[float] = []
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -127,7 +131,9 @@ class ScriptedHTTPServer:
                 )
                 owner.received.append(got)
                 reply = owner.respond(got)
-                time.sleep(reply.delay_before)
+                if reply.delay_before and self._hung_up_within(reply.delay_before):
+                    owner.hangups.append(time.monotonic())
+                    return
                 try:
                     self.send_response(reply.status)
                     for key, value in reply.headers.items():
@@ -140,6 +146,17 @@ class ScriptedHTTPServer:
                         self.wfile.flush()
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the gateway gave up first: that is what some tests want
+
+            def _hung_up_within(self, seconds: float) -> bool:
+                """Wait ``seconds``, unless the client closes the connection first (it sends
+                nothing more after its request, so the socket turns readable only at EOF)."""
+                readable, _, _ = select.select([self.connection], [], [], seconds)
+                if not readable:
+                    return False
+                try:
+                    return self.connection.recv(1, socket.MSG_PEEK) == b""
+                except ConnectionResetError:
+                    return True
 
             do_GET = do_POST = do_DELETE = _serve
 

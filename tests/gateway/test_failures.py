@@ -3,6 +3,7 @@ what is safe to repeat. The API is a closed port or a scripted loopback server."
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -74,10 +75,22 @@ def test_503_is_retried_for_get_but_not_for_create(scripted: Scripted) -> None:
 def test_a_slow_api_is_deadline_exceeded_at_the_callers_deadline(scripted: Scripted) -> None:
     api = scripted(lambda _: Reply(delay_before=3.0, chunks=[RUNNING]))
     with InProcessGateway(gateway_settings(api.url)) as gateway:
+        started = time.monotonic()
         error, elapsed = call_error(lambda: gateway.tasks.GetTask(GET, timeout=1.0))
+        while not api.hangups and time.monotonic() < started + 2.5:
+            time.sleep(0.02)
 
     assert error.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    # The gateway's own answer, sent before the caller's timer (which would also say
+    # DEADLINE_EXCEEDED, as "Deadline Exceeded") ran out.
+    assert re.fullmatch(
+        r"GetTask: the connector API at 127\.0\.0\.1:\d+ did not answer within the "
+        r"(1\.0|0\.9)s deadline",
+        error.details(),
+    ), error.details()
     assert elapsed < 1.5
+    # It let go of the API at the deadline, while the gateway still ran, not at the API's delay.
+    assert api.hangups and api.hangups[0] - started < 1.5
     assert len(api.received) == 1  # a timeout used the whole budget: nothing left to retry
 
 
