@@ -39,7 +39,7 @@ from google.rpc import status_pb2
 
 from connector.errors import Code
 from handler.codec import HTTP_STATUS_BY_CODE, code_for_http_status, http_from_request
-from handler.gateway.sigv4 import SigV4Signer
+from handler.gateway.sigv4 import CredentialsUnavailable, SigV4Signer
 from handler.routes import Route
 
 #: HTTP methods whose repetition cannot change the outcome (RFC 9110 section 9.2.2).
@@ -252,13 +252,16 @@ class Forwarder:
 
     # -- one exchange, with retries -------------------------------------------------------------
 
-    async def _headers(self, call: PreparedCall) -> dict[str, str]:
+    async def _headers(self, route: Route, call: PreparedCall) -> dict[str, str]:
         if self._signer is None:
             return dict(call.headers)
-        # Signing may refresh credentials (a blocking STS call): keep it off the event loop.
-        return await asyncio.to_thread(
-            self._signer.sign, call.method, call.url, call.headers, call.body
-        )
+        try:
+            # Signing may refresh credentials (a blocking STS call): keep it off the event loop.
+            return await asyncio.to_thread(
+                self._signer.sign, call.method, call.url, call.headers, call.body
+            )
+        except CredentialsUnavailable as exc:
+            raise ForwardError(Code.UNAVAILABLE, f"{route.rpc}: {exc}") from None
 
     def _may_retry(self, route: Route, attempt: int, delay: float, answer_by: float) -> bool:
         return (
@@ -283,7 +286,7 @@ class Forwarder:
             response: httpx.Response | None = None
             try:
                 async with asyncio.timeout(remaining):
-                    headers = await self._headers(call)
+                    headers = await self._headers(route, call)
                     outgoing = self._client.build_request(
                         call.method,
                         call.url,

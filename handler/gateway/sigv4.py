@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.exceptions import ClientError
 
 #: Which SigV4 service a host belongs to, and in which region, read from AWS's endpoint names:
 #: ``<id>.lambda-url.<region>.on.aws`` and ``<id>.execute-api.<region>.amazonaws.com``.
@@ -59,6 +60,23 @@ def region_for(url: str, explicit: str = "", default: str | None = None) -> str:
     )
 
 
+class CredentialsUnavailable(Exception):
+    """The pod's AWS credentials could not be had (IRSA token unreadable, STS unreachable or
+    refusing...): a problem of the gateway's identity, not of the connector API."""
+
+    def __init__(self, cause: Exception) -> None:
+        # Only the class (and an STS error code) is named: botocore's messages may quote what
+        # it read, and this one travels to the caller.
+        what = type(cause).__name__
+        if isinstance(cause, ClientError):
+            what += " " + str(cause.response.get("Error", {}).get("Code", ""))
+        super().__init__(
+            f"cannot get AWS credentials to sign with ({what.strip()}); check the pod's "
+            "IAM role (the service account's IRSA annotation, or the instance profile) and its "
+            "access to STS"
+        )
+
+
 class SigV4Signer:
     """Adds ``Authorization``, ``X-Amz-Date`` (and ``X-Amz-Security-Token``) to one request."""
 
@@ -91,13 +109,16 @@ class SigV4Signer:
         """The headers to send: ``headers`` plus the signature headers.
 
         May block briefly when botocore refreshes expiring credentials (an STS call), so async
-        callers run it in a thread.
+        callers run it in a thread. Raises :class:`CredentialsUnavailable` if that fails.
         """
-        frozen = (
-            self._credentials.get_frozen_credentials()
-            if hasattr(self._credentials, "get_frozen_credentials")
-            else self._credentials
-        )
+        try:
+            frozen = (
+                self._credentials.get_frozen_credentials()
+                if hasattr(self._credentials, "get_frozen_credentials")
+                else self._credentials
+            )
+        except Exception as exc:  # BotoCoreError, an STS ClientError, an unreadable token file
+            raise CredentialsUnavailable(exc) from None
         request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
         SigV4Auth(frozen, self.service, self.region).add_auth(request)
         return dict(request.headers.items())

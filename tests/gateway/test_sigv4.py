@@ -6,10 +6,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
+import grpc
 import pytest
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError, CredentialRetrievalError, NoCredentialsError
 from flyteidl.admin import agent_pb2
 from gateway_helpers import InProcessGateway, Received, Reply, ScriptedHTTPServer, gateway_settings
 
@@ -122,3 +124,51 @@ def test_a_custom_domain_needs_the_service_and_falls_back_to_the_default_region(
     assert region_for("https://connector.example.com", default="eu-central-1") == "eu-central-1"
     with pytest.raises(SigningConfigError, match="--sigv4-region"):
         region_for("https://connector.example.com")
+
+
+class FailingCredentials:
+    """Credentials whose refresh fails, as botocore's do when IRSA or STS does."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def get_frozen_credentials(self) -> Credentials:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "named"),
+    [
+        (NoCredentialsError(), "NoCredentialsError"),
+        (CredentialRetrievalError(provider="assume-role-with-web-identity",
+                                  error_msg="token secret-token-value"),
+         "CredentialRetrievalError"),
+        (ClientError({"Error": {"Code": "InvalidIdentityToken",
+                                "Message": "token secret-token-value"}},
+                     "AssumeRoleWithWebIdentity"),
+         "ClientError InvalidIdentityToken"),
+        (FileNotFoundError(2, "No such file", "/var/run/secrets/eks.amazonaws.com/token"),
+         "FileNotFoundError"),
+    ],
+)  # fmt: skip
+def test_credentials_that_cannot_be_had_are_unavailable_and_say_what_to_check(
+    scripted: Scripted, error: Exception, named: str
+) -> None:
+    api = scripted(lambda _: Reply(chunks=[b'{"resource": {"phase": "RUNNING"}}']))
+    signer = SigV4Signer(FailingCredentials(error), service="lambda", region="eu-west-1")
+    request = agent_pb2.GetTaskRequest(
+        task_category=agent_pb2.TaskCategory(name="mmcloud_task"), resource_meta=META
+    )
+    with (
+        InProcessGateway(gateway_settings(api.url, unsigned=False), signer=signer) as gateway,
+        pytest.raises(grpc.RpcError) as caught,
+    ):
+        gateway.tasks.GetTask(request, timeout=5)
+
+    failure = caught.value
+    assert failure.code() == grpc.StatusCode.UNAVAILABLE  # not a bare INTERNAL
+    details = failure.details()
+    assert details.startswith(f"GetTask: cannot get AWS credentials to sign with ({named});")
+    assert "IAM role" in details
+    assert "secret-token-value" not in details and "/var/run" not in details
+    assert api.received == []  # nothing unsigned went out
