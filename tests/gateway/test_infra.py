@@ -31,7 +31,9 @@ def container(objects: dict[str, Any]) -> dict[str, Any]:
 
 def test_kubernetes_objects_fit_together() -> None:
     objects = kube_objects()
-    assert set(objects) == {"ServiceAccount", "Deployment", "Service", "PodDisruptionBudget"}
+    assert set(objects) == {
+        "ServiceAccount", "Deployment", "Service", "PodDisruptionBudget", "NetworkPolicy"
+    }  # fmt: skip
     deployment, service = objects["Deployment"], objects["Service"]
     pod = deployment["spec"]["template"]
     assert (
@@ -50,9 +52,33 @@ def test_kubernetes_objects_fit_together() -> None:
     assert {p["name"]: p["port"] for p in service["spec"]["ports"]}["grpc"] == ports["grpc"]
     assert service["spec"]["clusterIP"] == "None"  # headless, for round_robin over pods
     assert gateway["resources"]["requests"] and gateway["resources"]["limits"]["memory"]
+    # The kubelet's grace period covers the preStop sleep, then the gateway's drain after SIGTERM.
     grace = pod["spec"]["terminationGracePeriodSeconds"]
+    sleep, seconds = gateway["lifecycle"]["preStop"]["exec"]["command"]
+    assert sleep == "sleep" and float(seconds) >= 3  # long enough for endpoints to update
     env = {e["name"]: e["value"] for e in gateway["env"]}
-    assert grace > float(env[env_name("shutdown_grace_s")])
+    assert grace > float(seconds) + float(env[env_name("shutdown_grace_s")])
+
+
+def test_the_network_policy_admits_propeller_to_grpc_and_monitoring_to_metrics_only() -> None:
+    objects = kube_objects()
+    policy = objects["NetworkPolicy"]
+    pod_labels = objects["Deployment"]["spec"]["template"]["metadata"]["labels"]
+    assert policy["metadata"]["namespace"] == objects["Deployment"]["metadata"]["namespace"]
+    assert policy["spec"]["podSelector"]["matchLabels"].items() <= pod_labels.items()
+    assert policy["spec"]["policyTypes"] == ["Ingress"]
+
+    allowed = {}
+    for rule in policy["spec"]["ingress"]:
+        (port,) = rule["ports"]
+        assert rule["from"], "a rule without sources would admit everyone"
+        allowed[port["port"]] = rule["from"]
+    assert set(allowed) == {p["name"] for p in container(objects)["ports"]} == {"grpc", "metrics"}
+    assert allowed["grpc"] == [
+        {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "flytepropeller"}}}
+    ]
+    (monitoring,) = allowed["metrics"]
+    assert set(monitoring) == {"namespaceSelector"}
 
 
 def test_every_gateway_variable_in_the_manifest_is_a_real_setting() -> None:
