@@ -7,7 +7,7 @@ disagree on a method, so a flyteidl upgrade cannot silently leave an RPC unserve
 
 Operations: keepalive settings that keep connections alive through idle-closing L7 proxies and
 rebalance them over replicas, the standard ``grpc.health.v1`` service for Kubernetes' gRPC probes,
-and a graceful stop (health NOT_SERVING first, then drain in-flight calls for a grace period).
+and a graceful stop (refuse new calls, drain in-flight ones for a grace period).
 """
 
 from __future__ import annotations
@@ -346,7 +346,13 @@ class Gateway:
         return port
 
     async def stop(self, grace: float | None = None) -> None:
-        """Health NOT_SERVING, stop taking calls, let in-flight ones finish within ``grace``."""
+        """Stop taking calls, let in-flight ones finish within ``grace``.
+
+        New calls, health checks included, are refused at once, so the NOT_SERVING set first
+        only reaches open ``Health/Watch`` streams. Kubernetes does not need it: a terminating
+        pod leaves the endpoints by itself, and the manifest's preStop sleep keeps the gateway
+        serving until clients have noticed, before SIGTERM brings it here.
+        """
         grace = self.settings.shutdown_grace_s if grace is None else grace
         if self._server is not None:
             await self._health.enter_graceful_shutdown()
