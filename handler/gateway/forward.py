@@ -37,7 +37,7 @@ from google.protobuf import any_pb2, json_format
 from google.protobuf.message import Message
 from google.rpc import status_pb2
 
-from connector.errors import Code
+from connector.errors import Code, ConnectorError
 from handler.codec import HTTP_STATUS_BY_CODE, code_for_http_status, http_from_request
 from handler.gateway.sigv4 import CredentialsUnavailable, SigV4Signer
 from handler.routes import Route
@@ -130,8 +130,12 @@ def query_string(query: Sequence[tuple[str, str]]) -> str:
 
 
 def prepare(base_url: str, route: Route, request: Message) -> PreparedCall:
-    """The HTTP request for ``request`` on ``route``, as the app expects it."""
-    path, query, body = http_from_request(route, request)
+    """The HTTP request for ``request`` on ``route``, as the app expects it; a request that has
+    no HTTP form (an empty path field) is the caller's error, as the app would say."""
+    try:
+        path, query, body = http_from_request(route, request)
+    except ConnectorError as exc:
+        raise ForwardError(exc.code, exc.message) from None
     url = base_url.rstrip("/") + strict_path(path)
     if query:
         url += "?" + query_string(query)

@@ -72,6 +72,16 @@ def test_503_is_retried_for_get_but_not_for_create(scripted: Scripted) -> None:
         assert [r.method for r in api.received] == ["GET", "GET", "POST"]  # one POST only
 
 
+def test_a_request_with_an_empty_path_field_is_invalid_and_never_sent(scripted: Scripted) -> None:
+    api = scripted(lambda _: Reply(chunks=[RUNNING]))
+    with InProcessGateway(gateway_settings(api.url)) as gateway:
+        empty = agent_pb2.GetTaskRequest(task_category=CATEGORY, resource_meta=b"")
+        error, _ = call_error(lambda: gateway.tasks.GetTask(empty, timeout=5))
+        assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert error.details().startswith("resource_meta: is empty")
+        assert api.received == []
+
+
 def test_a_slow_api_is_deadline_exceeded_at_the_callers_deadline(scripted: Scripted) -> None:
     api = scripted(lambda _: Reply(delay_before=3.0, chunks=[RUNNING]))
     with InProcessGateway(gateway_settings(api.url)) as gateway:
