@@ -133,3 +133,14 @@ def test_the_container_build_installs_the_gateway_extra_from_the_lock() -> None:
     assert pyproject["project"]["scripts"]["mmcloud-gateway"] == "handler.gateway.__main__:main"
     extra = " ".join(pyproject["project"]["optional-dependencies"]["gateway"])
     assert "grpcio" in extra and "grpcio-health-checking" in extra and "prometheus-client" in extra
+
+
+def test_the_container_build_copies_everything_the_wheel_is_built_from() -> None:
+    copied: set[str] = set()
+    text = (INFRA / "Containerfile").read_text()
+    for sources in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.M):
+        copied.update(source.rstrip("/") for source in sources.split())
+    wheel = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["hatch"]["build"]
+    wheel = wheel["targets"]["wheel"]
+    needed = {*wheel["packages"], *wheel.get("force-include", {}), "pyproject.toml", "uv.lock"}
+    assert needed <= copied, needed - copied
