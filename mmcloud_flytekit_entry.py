@@ -12,7 +12,8 @@ from __future__ import annotations
 import logging
 from importlib import import_module, metadata
 
-#: The flytekit releases the adapter is written against (``AsyncConnectorBase``, 1.16's registry).
+#: The flytekit release the adapter is written against (``AsyncConnectorBase``, 1.16's registry);
+#: the ``flytekit`` extra in pyproject.toml requires the same (a test keeps them together).
 SUPPORTED_FLYTEKIT = (1, 16)
 
 log = logging.getLogger(__name__)

@@ -50,6 +50,17 @@ def new_secret(stack: LocalStack, value: dict[str, str]) -> JsonSecret:
     return JsonSecret(name, client)
 
 
+def expire_tokens(stack: LocalStack) -> None:
+    httpx.post(stack.emulator_url + "/_emulator/expire-tokens").raise_for_status()
+
+
+def shared_client(stack: LocalStack, secret_id: str) -> tuple[OpCenterClient, CountingTransport]:
+    """One instance: its own memory and connection pool, the shared token secret."""
+    transport = CountingTransport()
+    store = SecretTokenStore(JsonSecret(secret_id, secrets_manager_client(stack.moto_url)))
+    return OpCenterClient(StaticCredentials(creds(stack)), store, transport=transport), transport
+
+
 async def test_logs_in_once_and_again_only_when_the_session_expires(stack: LocalStack) -> None:
     transport = CountingTransport()
     client = OpCenterClient(
@@ -60,7 +71,7 @@ async def test_logs_in_once_and_again_only_when_the_session_expires(stack: Local
     await client.show(job[Job.ID])
     assert transport.logins == 1
 
-    httpx.post(stack.emulator_url + "/_emulator/expire-tokens").raise_for_status()
+    expire_tokens(stack)
     assert (await client.show(job[Job.ID]))[Job.ID] == job[Job.ID]
     assert transport.logins == 2
     await client.aclose()
@@ -69,18 +80,10 @@ async def test_logs_in_once_and_again_only_when_the_session_expires(stack: Local
 async def test_a_second_instance_reuses_the_shared_token_without_logging_in(
     stack: LocalStack,
 ) -> None:
-    shared = new_secret(stack, {})
-    first_transport, second_transport = CountingTransport(), CountingTransport()
-    first = OpCenterClient(
-        StaticCredentials(creds(stack)), SecretTokenStore(shared), transport=first_transport
-    )
+    secret_id = new_secret(stack, {}).secret_id
+    first, first_transport = shared_client(stack, secret_id)
     job = await first.submit(job_body())
-    # A cold instance: new client, new memory, same secret.
-    second = OpCenterClient(
-        StaticCredentials(creds(stack)),
-        SecretTokenStore(JsonSecret(shared.secret_id, secrets_manager_client(stack.moto_url))),
-        transport=second_transport,
-    )
+    second, second_transport = shared_client(stack, secret_id)  # a cold instance
     assert (await second.show(job[Job.ID]))[Job.ID] == job[Job.ID]
     assert (first_transport.logins, second_transport.logins) == (1, 0)
     await first.aclose()
@@ -118,17 +121,6 @@ async def test_an_unreachable_opcenter_is_unavailable_quickly() -> None:
     assert "cannot reach OpCenter" in err.value.message
     assert time.monotonic() - started < 2.5
     await client.aclose()
-
-
-def expire_tokens(stack: LocalStack) -> None:
-    httpx.post(stack.emulator_url + "/_emulator/expire-tokens").raise_for_status()
-
-
-def shared_client(stack: LocalStack, secret_id: str) -> tuple[OpCenterClient, CountingTransport]:
-    """One instance: its own memory and connection pool, the shared token secret."""
-    transport = CountingTransport()
-    store = SecretTokenStore(JsonSecret(secret_id, secrets_manager_client(stack.moto_url)))
-    return OpCenterClient(StaticCredentials(creds(stack)), store, transport=transport), transport
 
 
 async def test_a_warm_instance_adopts_the_token_another_renewed_instead_of_logging_in(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import tomllib
 from importlib.metadata import entry_points
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 from flytekit.extend import TaskPlugins
 from flytekit.extend.backend.base_connector import ConnectorRegistry
 
+import mmcloud_flytekit_entry
 from connector.errors import InvalidArgument
 from connector.flytekit_connector import MMCloudConnector, MMCloudMetadata
 from connector.flytekit_task import MMCloudTask
@@ -148,3 +150,11 @@ def test_the_core_modules_do_not_import_flytekit() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert probe.stdout.strip() == "[]"
+
+
+def test_the_entry_points_flytekit_release_is_the_one_the_extra_requires() -> None:
+    pyproject = tomllib.loads((Path(__file__).parents[2] / "pyproject.toml").read_text())
+    (requirement,) = pyproject["project"]["optional-dependencies"]["flytekit"]
+    major, minor = mmcloud_flytekit_entry.SUPPORTED_FLYTEKIT
+    assert requirement == f"flytekit>={major}.{minor},<{major}.{minor + 1}"
+    assert mmcloud_flytekit_entry.load() is True  # this venv's flytekit is that release
